@@ -1,0 +1,80 @@
+"""seqloaders: feed annotated image datasets to Keras, lazily and fast.
+
+Example:
+    >>> import seqloaders as sl
+    >>> toy = sl.make_toy_dataset("/tmp/seqloaders-toy", num_images=8)
+    >>> samples = sl.read_wider_face(toy.annotations, images_dir=toy.images)
+    >>> train = sl.DetectionSequence(samples, batch_size=4, image_size=(224, 224),
+    ...                              encoder=sl.GridEncoder(grid_size=7, num_classes=1))
+    >>> x, y = train[0]
+    >>> x.shape, y.shape
+    ((4, 224, 224, 3), (4, 7, 7, 5))
+"""
+
+import os as _os
+
+_os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+from .augment import AlbumentationsAugmenter, Augmenter, FunctionAugmenter, detection_preset  # noqa: E402
+from .encoders import GridEncoder, TargetEncoder, decode_grid, encode_grid  # noqa: E402
+from .errors import AnnotationError, EncodingError, ImageError, SampleError, SeqloadersError  # noqa: E402
+from .formats import (  # noqa: E402
+    WIDER_FACE_ATTRIBUTES,
+    available_formats,
+    parse_wider_face,
+    read,
+    read_wider_face,
+    register_format,
+)
+from .geometry import box_areas, clip_boxes, convert_boxes  # noqa: E402
+from .imageio import decode_image, probe_image  # noqa: E402
+from .pipeline import LoadOptions, load_sample  # noqa: E402
+from .preview import draw_samples  # noqa: E402
+from .records import BoxFormat, ReadReport, Sample, SampleList  # noqa: E402
+from .resize import resize_image  # noqa: E402
+from .sequence import DetectionSequence, LoadReport  # noqa: E402
+from .storage import LocalStorage, Storage  # noqa: E402
+from .toy import ToyDataset, make_toy_dataset  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlbumentationsAugmenter",
+    "AnnotationError",
+    "Augmenter",
+    "BoxFormat",
+    "DetectionSequence",
+    "EncodingError",
+    "FunctionAugmenter",
+    "GridEncoder",
+    "ImageError",
+    "LoadOptions",
+    "LoadReport",
+    "LocalStorage",
+    "ReadReport",
+    "Sample",
+    "SampleError",
+    "SampleList",
+    "SeqloadersError",
+    "Storage",
+    "TargetEncoder",
+    "ToyDataset",
+    "WIDER_FACE_ATTRIBUTES",
+    "available_formats",
+    "box_areas",
+    "clip_boxes",
+    "convert_boxes",
+    "decode_grid",
+    "decode_image",
+    "detection_preset",
+    "draw_samples",
+    "encode_grid",
+    "load_sample",
+    "make_toy_dataset",
+    "parse_wider_face",
+    "probe_image",
+    "read",
+    "read_wider_face",
+    "register_format",
+    "resize_image",
+]

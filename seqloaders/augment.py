@@ -1,0 +1,183 @@
+"""The `Augmenter` protocol and the albumentations adapter: image and targets change together.
+
+An augmenter receives its random generator, so a batch is a pure function of (seed, epoch,
+batch index) whichever worker thread or process builds it.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+import inspect
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import time
+
+from .geometry import clip_boxes, valid_box_mask  # noqa: E402
+from .records import Sample  # noqa: E402
+
+__all__ = ["Augmenter", "AlbumentationsAugmenter", "FunctionAugmenter", "as_augmenter", "detection_preset",
+           "PRESETS"]
+
+
+class Augmenter(abc.ABC):
+    """Transforms an image and its sample's targets together.
+
+    ``__call__(image, sample, rng) -> (image, sample)``: ``image`` is (H, W, 3) uint8 RGB,
+    ``sample.boxes`` are XYXY pixels of that image, ``rng`` a ``numpy.random.Generator`` that is
+    the only source of randomness. Return the new image and a sample whose boxes (and
+    attributes, keypoints) match it. A minimal implementation::
+
+        class FlipLeftRight(sl.Augmenter):
+            def __call__(self, image, sample, rng):
+                if rng.random() < 0.5:
+                    return image, sample
+                w = image.shape[1]
+                boxes = sample.boxes[:, [2, 1, 0, 3]] * [-1, 1, -1, 1] + [w, 0, w, 0]
+                return image[:, ::-1].copy(), sample.replace(boxes=boxes)
+    """
+
+    @abc.abstractmethod
+    def __call__(self, image: np.ndarray, sample: Sample, rng: np.random.Generator) -> tuple[np.ndarray, Sample]:
+        ...
+
+
+def _prepare_boxes(image: np.ndarray, sample: Sample) -> np.ndarray:
+    """Indices of the boxes that albumentations can take: clipped to the image, non-degenerate."""
+    h, w = image.shape[:2]
+    boxes = clip_boxes(sample.boxes, (h, w))
+    return boxes, np.flatnonzero(valid_box_mask(boxes))
+
+
+class AlbumentationsAugmenter(Augmenter):
+    """Runs an ``albumentations.Compose`` built with
+    ``bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"])``.
+
+    Boxes are clipped to the image first; boxes of zero size cannot be augmented and are left
+    out of the result (the Sequence counts them). Attributes follow their boxes. Each worker
+    thread uses its own copy of the pipeline, seeded from ``rng`` on every call.
+
+    Example:
+        >>> import albumentations as A
+        >>> aug = AlbumentationsAugmenter(A.Compose([A.HorizontalFlip()],
+        ...     bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"])))
+    """
+
+    def __init__(self, transform: Any):
+        processors = getattr(transform, "processors", {})
+        bbox = processors.get("bboxes")
+        if bbox is None:
+            raise ValueError(
+                "the albumentations pipeline has no bbox_params, so boxes would not follow the image; build it with "
+                "A.Compose([...], bbox_params=A.BboxParams(format='pascal_voc', label_fields=['labels']))")
+        fmt = bbox.params.format
+        if fmt != "pascal_voc":
+            raise ValueError(f"bbox_params format must be 'pascal_voc' (XYXY pixels), got {fmt!r}")
+        self.transform = transform
+        self.label_fields = tuple(bbox.params.label_fields or ())
+        self._local = threading.local()
+
+    def _pipeline(self):
+        pipe = getattr(self._local, "pipe", None)
+        if pipe is None:
+            pipe = self._local.pipe = copy.deepcopy(self.transform)
+        return pipe
+
+    def __call__(self, image, sample, rng):
+        pipe = self._pipeline()
+        pipe.set_random_seed(int(rng.integers(2**31 - 1)))
+        boxes, keep = _prepare_boxes(image, sample)
+        bboxes = np.concatenate([boxes[keep], keep[:, None].astype(np.float32)], axis=1)
+        fields = {name: sample.labels[keep] for name in self.label_fields}
+        result = pipe(image=image, bboxes=bboxes, **fields)
+        out_boxes = np.asarray(result["bboxes"], np.float32).reshape(-1, bboxes.shape[1])
+        index = keep[np.rint(out_boxes[:, 4]).astype(np.int64)]
+        out = sample.select(index).replace(boxes=out_boxes[:, :4], image_size=result["image"].shape[:2])
+        return np.ascontiguousarray(result["image"]), out
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        names = [type(t).__name__ for t in getattr(self.transform, "transforms", [])]
+        return f"AlbumentationsAugmenter([{', '.join(names)}])"
+
+
+class FunctionAugmenter(Augmenter):
+    """Wraps a function with albumentations' calling convention:
+    ``fn(image=..., bboxes=..., labels=...) -> {"image", "bboxes", "labels"}``, boxes XYXY pixels.
+
+    If the function accepts an ``rng`` keyword it receives the generator; otherwise it must be
+    deterministic. If it changes the number of boxes, per-box attributes cannot be matched and
+    are removed from the augmented sample.
+    """
+
+    def __init__(self, fn: Any):
+        self.fn = fn
+        try:
+            self._takes_rng = "rng" in inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            self._takes_rng = False
+
+    def __call__(self, image, sample, rng):
+        kwargs = {"rng": rng} if self._takes_rng else {}
+        result = self.fn(image=image, bboxes=sample.boxes.copy(), labels=sample.labels.copy(), **kwargs)
+        boxes = np.asarray(result["bboxes"], np.float32).reshape(-1, 4)
+        labels = np.asarray(result.get("labels", sample.labels), np.int64)
+        new_image = np.ascontiguousarray(result["image"])
+        if len(boxes) == sample.num_boxes:
+            out = sample.replace(boxes=boxes, labels=labels, image_size=new_image.shape[:2])
+        else:
+            out = sample.replace(boxes=boxes, labels=labels, attributes={}, keypoints=None, masks=None,
+                                 image_size=new_image.shape[:2])
+        return new_image, out
+
+    def __repr__(self) -> str:
+        return f"FunctionAugmenter({getattr(self.fn, '__name__', self.fn)!r})"
+
+
+def detection_preset(strength: str = "standard") -> Any:
+    """A standard detection augmentation (albumentations): flip, colour, affine.
+
+    Args:
+        strength: "light" (flip and colour) or "standard" (plus scale/shift/rotate affine).
+    """
+    import albumentations as A
+
+    ops = [A.HorizontalFlip(p=0.5),
+           A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5),
+           A.HueSaturationValue(hue_shift_limit=8, sat_shift_limit=20, val_shift_limit=0, p=0.3)]
+    if strength == "standard":
+        ops.append(A.Affine(scale=(0.8, 1.2), translate_percent=(-0.1, 0.1), rotate=(-10, 10), p=0.7))
+    elif strength != "light":
+        raise ValueError(f"unknown strength {strength!r}; available: light, standard")
+    return A.Compose(ops, bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"], min_visibility=0.3))
+
+
+PRESETS = {"detection": detection_preset, "detection-light": lambda: detection_preset("light")}
+
+
+def as_augmenter(augment: Any) -> Augmenter | None:
+    """None, an :class:`Augmenter`, an albumentations pipeline, a preset name or a function → Augmenter."""
+    if augment is None or isinstance(augment, Augmenter):
+        return augment
+    if isinstance(augment, str):
+        if augment not in PRESETS:
+            raise ValueError(f"unknown augmentation preset {augment!r}; available: {', '.join(PRESETS)}")
+        return AlbumentationsAugmenter(PRESETS[augment]())
+    if hasattr(augment, "processors") and hasattr(augment, "set_random_seed"):
+        return AlbumentationsAugmenter(augment)
+    if callable(augment):
+        return FunctionAugmenter(augment)
+    raise TypeError(f"augment must be None, an Augmenter, an albumentations Compose, a preset name or a callable; "
+                    f"got {type(augment).__name__}")

@@ -1,0 +1,44 @@
+"""The `TargetEncoder` protocol: a sample in the model's input frame → the tensor the model trains on."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..records import Sample
+
+__all__ = ["TargetEncoder"]
+
+
+class TargetEncoder(abc.ABC):
+    """Turns the targets of one sample into a fixed-shape array; several in a dict give a dict ``y``.
+
+    Samples reach the encoder after resizing and augmentation: boxes are XYXY pixels of the
+    *output* image of size ``image_size`` (H, W).
+
+    A minimal implementation (one float per image: does it contain any object?)::
+
+        class HasObjectEncoder(sl.TargetEncoder):
+            output_shape = (1,)
+            dtype = np.float32
+
+            def encode_sample(self, sample, image_size):
+                return np.array([sample.num_boxes > 0], np.float32)
+    """
+
+    output_shape: tuple[int, ...]
+    dtype: np.dtype | type = np.float32
+
+    @abc.abstractmethod
+    def encode_sample(self, sample: Sample, image_size: tuple[int, int]) -> np.ndarray:
+        """Encode one sample to an array of shape ``output_shape``."""
+
+    def encode_batch(self, samples: Sequence[Sample], image_size: tuple[int, int],
+                     stats: dict[str, int] | None = None) -> np.ndarray:
+        """Encode a batch to (B, *output_shape); ``stats`` (if given) receives counters."""
+        out = np.zeros((len(samples), *self.output_shape), self.dtype)
+        for i, sample in enumerate(samples):
+            out[i] = self.encode_sample(sample, image_size)
+        return out

@@ -1,0 +1,189 @@
+"""Encoded bytes → (H, W, 3) uint8 RGB. The only module that calls OpenCV's decoder.
+
+Decoding is the most expensive step of a loader, so it happens once per image, and, for JPEG,
+at the smallest DCT scale (1/2, 1/4, 1/8) that still leaves at least the pixels the output needs.
+A cheap header probe gives the size and EXIF orientation before decoding, so oversized images
+(decompression bombs) are refused without allocating them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import struct
+
+import cv2
+import numpy as np
+
+from .errors import ImageError
+
+__all__ = ["decode_image", "probe_image", "ImageInfo", "choose_reduction", "DEFAULT_MAX_PIXELS"]
+
+#: Images declaring more pixels than this are refused before decoding (override per call).
+DEFAULT_MAX_PIXELS = 1 << 28  # 268 M pixels, ~800 MB as RGB
+
+_REDUCED = {1: 0, 2: cv2.IMREAD_REDUCED_COLOR_2 & ~cv2.IMREAD_COLOR, 4: cv2.IMREAD_REDUCED_COLOR_4 & ~cv2.IMREAD_COLOR,
+            8: cv2.IMREAD_REDUCED_COLOR_8 & ~cv2.IMREAD_COLOR}
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageInfo:
+    """What the header of an encoded image says, read without decoding it.
+
+    Attributes:
+        format: "jpeg" or "png".
+        height, width: stored size in pixels (before EXIF orientation).
+        orientation: EXIF orientation 1-8 (1 when absent).
+        scan_offset: JPEG only: byte offset of the first scan (used to detect truncation).
+    """
+
+    format: str
+    height: int
+    width: int
+    orientation: int = 1
+    scan_offset: int = 0
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) as displayed, i.e. after EXIF orientation."""
+        if self.orientation in (5, 6, 7, 8):
+            return self.width, self.height
+        return self.height, self.width
+
+
+def probe_image(data: bytes) -> ImageInfo | None:
+    """Read size and orientation from a JPEG or PNG header; None for other or broken headers."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return ImageInfo("png", height, width)
+    if data[:2] == b"\xff\xd8":
+        return _probe_jpeg(data)
+    return None
+
+
+def _probe_jpeg(data: bytes) -> ImageInfo | None:
+    i, n = 2, len(data)
+    orientation, size = 1, None
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        if marker == 0xD9:
+            return None
+        (length,) = struct.unpack(">H", data[i + 2:i + 4])
+        if length < 2:
+            return None
+        segment = data[i + 4:i + 2 + length]
+        if marker == 0xDA:
+            if size is None:
+                return None
+            return ImageInfo("jpeg", size[0], size[1], orientation, i)
+        if marker in _SOF and len(segment) >= 5:
+            size = struct.unpack(">HH", segment[1:5])
+        elif marker == 0xE1 and segment[:6] == b"Exif\x00\x00":
+            orientation = _exif_orientation(segment[6:]) or orientation
+        i += 2 + length
+    return None
+
+
+def _exif_orientation(tiff: bytes) -> int | None:
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return None
+    end = "<" if tiff[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(end + "I", tiff[4:8])
+    if ifd + 2 > len(tiff):
+        return None
+    (count,) = struct.unpack(end + "H", tiff[ifd:ifd + 2])
+    for k in range(min(count, 512)):
+        entry = tiff[ifd + 2 + 12 * k: ifd + 14 + 12 * k]
+        if len(entry) < 12:
+            return None
+        tag, _type = struct.unpack(end + "HH", entry[:4])
+        if tag == 0x0112:
+            (value,) = struct.unpack(end + "H", entry[8:10])
+            return value if 1 <= value <= 8 else None
+    return None
+
+
+def choose_reduction(source_size: tuple[int, int], needed_size: tuple[float, float]) -> int:
+    """Largest JPEG DCT reduction (1, 2, 4 or 8) that keeps at least ``needed_size`` pixels.
+
+    Args:
+        source_size: (H, W) of the full image.
+        needed_size: (H, W) the image content will be resized to.
+    """
+    h, w = source_size
+    nh, nw = needed_size
+    for k in (8, 4, 2):
+        if math.ceil(h / k) >= nh and math.ceil(w / k) >= nw:
+            return k
+    return 1
+
+
+def decode_image(
+    data: bytes,
+    *,
+    reduce: int = 1,
+    path: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    info: ImageInfo | None = None,
+) -> np.ndarray:
+    """Decode an encoded image to (H, W, 3) uint8 RGB.
+
+    EXIF orientation is applied; grayscale, palette, 16-bit and alpha images become 3-channel
+    8-bit RGB (alpha is dropped). JPEGs can be decoded at 1/``reduce`` scale in the DCT domain,
+    which is several times faster than decoding in full and resizing.
+
+    Args:
+        data: the encoded file's bytes.
+        reduce: 1, 2, 4 or 8; JPEG only (ignored for other formats).
+        path: the file name, for error messages.
+        max_pixels: refuse images whose header declares more pixels (None: no limit).
+        info: the :func:`probe_image` result if already computed.
+
+    Returns:
+        (H, W, 3) uint8 RGB; H and W are ``ceil(size / reduce)`` for a reduced JPEG.
+
+    Raises:
+        ImageError: empty, truncated, corrupt or oversized image (the message names ``path``).
+
+    Example:
+        >>> import cv2, numpy as np
+        >>> ok, png = cv2.imencode(".png", np.zeros((4, 6, 3), np.uint8))
+        >>> decode_image(png.tobytes()).shape
+        (4, 6, 3)
+    """
+    if reduce not in _REDUCED:
+        raise ValueError(f"reduce must be 1, 2, 4 or 8, got {reduce}")
+    if not data:
+        raise ImageError("empty file (0 bytes)", path)
+    if info is None:
+        info = probe_image(data)
+    if info is not None:
+        if max_pixels is not None and info.height * info.width > max_pixels:
+            raise ImageError(
+                f"image declares {info.width}x{info.height} = {info.height * info.width} pixels, more than "
+                f"max_pixels={max_pixels}; refusing to decode (raise max_pixels if the image is genuine)", path)
+        if info.format == "jpeg" and data.rfind(b"\xff\xd9") < info.scan_offset:
+            raise ImageError("truncated JPEG: no end-of-image marker after the image data", path)
+    flags = cv2.IMREAD_COLOR_RGB
+    if reduce > 1 and info is not None and info.format == "jpeg":
+        flags |= _REDUCED[reduce]
+    buf = np.frombuffer(data, np.uint8)
+    try:
+        image = cv2.imdecode(buf, flags)
+    except cv2.error as exc:
+        raise ImageError(f"cannot decode image: {exc.err or exc}", path) from None
+    if image is None:
+        kind = info.format.upper() if info else "file"
+        raise ImageError(f"cannot decode {kind}: corrupt or unsupported image format", path)
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    return image

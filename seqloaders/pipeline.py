@@ -1,0 +1,128 @@
+"""One sample from storage bytes to the model's input frame: read → decode once → resize → augment.
+
+This is the loading core that every Sequence shares. It is a pure function of its inputs and
+the random generator it is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from .geometry import clip_boxes, scale_boxes, valid_box_mask
+from .imageio import DEFAULT_MAX_PIXELS, choose_reduction, decode_image, probe_image
+from .records import Sample
+from .resize import resize_image, target_content_size
+from .storage.base import Storage
+
+__all__ = ["LoadOptions", "load_sample"]
+
+AUGMENT_AT = ("output", "source")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadOptions:
+    """How images become model inputs.
+
+    Attributes:
+        image_size: (H, W) of the model input.
+        resize: "stretch" or "letterbox".
+        pad_value: letterbox fill.
+        augment_at: "output" (augment the resized image: fast, the default) or "source"
+            (augment the decoded image, then resize: for crop-heavy pipelines).
+        reduced_decode: decode JPEGs at the smallest DCT scale that keeps enough pixels.
+        max_pixels: refuse images whose header declares more pixels.
+    """
+
+    image_size: tuple[int, int]
+    resize: str = "stretch"
+    pad_value: int = 0
+    augment_at: str = "output"
+    reduced_decode: bool = True
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self):
+        if self.resize not in ("stretch", "letterbox"):
+            raise ValueError(f"resize must be 'stretch' or 'letterbox', got {self.resize!r}")
+        if self.augment_at not in AUGMENT_AT:
+            raise ValueError(f"augment_at must be one of {AUGMENT_AT}, got {self.augment_at!r}")
+        h, w = self.image_size
+        if h <= 0 or w <= 0:
+            raise ValueError(f"image_size must be positive (H, W), got {self.image_size}")
+
+
+def load_sample(
+    sample: Sample,
+    storage: Storage,
+    options: LoadOptions,
+    augment: Callable | None = None,
+    rng: np.random.Generator | None = None,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, Sample, dict[str, int]]:
+    """Load one sample into the model's input frame.
+
+    Args:
+        sample: the sample (boxes in XYXY pixels of the source image).
+        storage: where ``sample.image`` is read from.
+        options: the target size and resize policy.
+        augment: an :class:`~seqloaders.Augmenter` or None.
+        rng: the generator the augmenter draws from.
+        out: optional (H, W, 3) uint8 array the image is written into.
+
+    Returns:
+        The (H, W, 3) uint8 RGB image, the sample with boxes in its pixels (clipped to it,
+        zero-size boxes removed) and counters (``boxes_without_area``: boxes removed because they
+        had no area inside the image).
+    """
+    data = storage.read(sample.image)
+    info = probe_image(data)
+    reduce = 1
+    if info is not None and info.format == "jpeg" and options.reduced_decode and options.augment_at == "output":
+        needed = target_content_size(info.size, options.image_size, options.resize)
+        reduce = choose_reduction(info.size, needed)
+    image = decode_image(data, reduce=reduce, path=sample.image, max_pixels=options.max_pixels, info=info)
+    source_size = info.size if info is not None else image.shape[:2]
+    # DCT scaling maps source pixel x to x / reduce exactly; fall back to the ratio if sizes disagree
+    dh, dw = image.shape[:2]
+    expect = (-(-source_size[0] // reduce), -(-source_size[1] // reduce))
+    if (dh, dw) == expect:
+        to_decoded = (1.0 / reduce, 1.0 / reduce)
+    else:
+        to_decoded = (dh / source_size[0], dw / source_size[1])
+    current = sample.replace(boxes=scale_boxes(sample.boxes, to_decoded), image_size=(dh, dw),
+                             keypoints=_scale_keypoints(sample.keypoints, to_decoded))
+    if options.augment_at == "source" and augment is not None:
+        image, current = augment(image, current, rng)
+    resized, place = resize_image(image, options.image_size, options.resize, options.pad_value,
+                                  out=out if augment is None or options.augment_at == "source" else None)
+    current = current.replace(boxes=scale_boxes(current.boxes, place.scale, place.offset),
+                              image_size=options.image_size,
+                              keypoints=_scale_keypoints(current.keypoints, place.scale, place.offset))
+    if options.augment_at == "output" and augment is not None:
+        resized, current = augment(resized, current, rng)
+        if resized.shape[:2] != tuple(options.image_size):
+            raise ValueError(f"the augmentation changed the image size to {resized.shape[:2]}; with "
+                             f"augment_at='output' it must keep {tuple(options.image_size)}")
+        if out is not None:
+            out[...] = resized
+            resized = out
+    boxes = clip_boxes(current.boxes, options.image_size)
+    keep = valid_box_mask(boxes)
+    stats = {}
+    if not keep.all():
+        stats["boxes_without_area"] = int((~keep).sum())
+        current = current.replace(boxes=boxes).select(keep)
+    else:
+        current = current.replace(boxes=boxes)
+    return resized, current, stats
+
+
+def _scale_keypoints(keypoints, scale, offset=(0.0, 0.0)):
+    if keypoints is None:
+        return None
+    kp = keypoints.copy()
+    kp[..., 0] = kp[..., 0] * scale[1] + offset[1]
+    kp[..., 1] = kp[..., 1] * scale[0] + offset[0]
+    return kp
