@@ -88,7 +88,8 @@ class DetectionSequence(keras.utils.PyDataset):
         on_error: "raise" (default), "warn" or "skip" for an image that cannot be loaded;
             skipped samples are replaced by the next ones of the epoch so the batch keeps its
             shape, and listed in :meth:`report`.
-        storage: where images are read from (default: local files).
+        storage: where images are read from (default: ``samples.storage`` if the sample source
+            has one, such as TFRecord shards, else local files).
         threads: decoding threads per batch (default: the number of cores, at most 8).
         augment_at: "output" (augment after resizing, the fast default) or "source".
         max_pixels: refuse images whose header declares more pixels.
@@ -151,7 +152,9 @@ class DetectionSequence(keras.utils.PyDataset):
         self.seed = int(seed)
         self.drop_remainder = drop_remainder
         self.on_error = on_error
-        self.storage = storage if storage is not None else LocalStorage()
+        if storage is None:  # a sample source that holds its own bytes (e.g. TFRecord shards) brings its storage
+            storage = getattr(samples, "storage", None) or LocalStorage()
+        self.storage = storage
         self.threads = max(1, int(threads if threads is not None else min(8, os.cpu_count() or 1)))
         self.epoch = 0
         if drop_remainder and len(samples) < batch_size:
