@@ -80,19 +80,11 @@ def parse_wider_face(
     report = ReadReport(path=path)
     lines = text.splitlines()
     n = len(lines)
-    entries: list[_Entry] = []
-    i = 0
-    while i < n:
-        line = lines[i].strip()
-        if not line:
-            i += 1
-            continue
-        try:
-            entry, i = _read_entry(lines, i, path, check_fields=False)
-            entries.append(entry)
-        except AnnotationError as exc:
+    entries, errors = _scan(lines, path, check_fields=False)
+    if errors:  # broken structure: rescan checking every box line, so errors point at the right line
+        entries, errors = _scan(lines, path, check_fields=True)
+        for exc in errors:
             handle_error(exc, on_error, report)
-            i = _next_path_line(lines, i + 1)
 
     boxes, attrs, bad = _parse_numbers(lines, entries)
     if bad:  # slow path, only for broken files: find each broken entry and apply the policy
@@ -150,6 +142,26 @@ def parse_wider_face(
     report.num_boxes = sum(s.num_boxes for s in samples)
     warn_summary(report, on_error)
     return SampleList(samples, report=report, class_names=("face",))
+
+
+def _scan(lines: list[str], path: str, check_fields: bool) -> tuple[list[_Entry], list[AnnotationError]]:
+    """Split the file into entries; an error skips to the next line that looks like an image path."""
+    entries: list[_Entry] = []
+    errors: list[AnnotationError] = []
+    i, n = 0, len(lines)
+    while i < n:
+        if not lines[i].strip():
+            i += 1
+            continue
+        try:
+            entry, i = _read_entry(lines, i, path, check_fields)
+            entries.append(entry)
+        except AnnotationError as exc:
+            errors.append(exc)
+            if not check_fields:
+                break
+            i = _next_path_line(lines, max(i + 1, exc.line or 0))
+    return entries, errors
 
 
 def _read_entry(lines: list[str], i: int, path: str, check_fields: bool) -> tuple[_Entry, int]:
