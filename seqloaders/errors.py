@@ -6,6 +6,8 @@ Every error is also a built-in exception, so ``except ValueError`` keeps working
     ├── AnnotationError (ValueError)      a malformed annotation file; carries path and line
     ├── ImageError (ValueError)           an image that cannot be decoded; carries path
     ├── EncodingError (ValueError)        targets that do not fit the encoder
+    ├── RecordError (ValueError)          a corrupt or truncated record in a TFRecord shard;
+    │                                     carries path and record number
     └── SampleError (RuntimeError)        any failure while loading one sample of a batch;
                                           names the sample and chains the original error
 
@@ -19,6 +21,7 @@ __all__ = [
     "AnnotationError",
     "ImageError",
     "EncodingError",
+    "RecordError",
     "SampleError",
 ]
 
@@ -63,6 +66,28 @@ class ImageError(SeqloadersError, ValueError):
 
 class EncodingError(SeqloadersError, ValueError):
     """Targets cannot be encoded with the given encoder settings."""
+
+
+class RecordError(SeqloadersError, ValueError):
+    """A record of a TFRecord shard is corrupt (CRC mismatch, truncated, not an Example).
+
+    Args:
+        message: what is wrong and how to fix it.
+        path: the shard file.
+        record: 0-based record number within the shard, if known.
+    """
+
+    def __init__(self, message: str, path: str | None = None, record: int | None = None):
+        self.path = None if path is None else str(path)
+        self.record = record
+        self.reason = message
+        where = self.path or "<records>"
+        if record is not None:
+            where = f"{where}: record {record}"
+        super().__init__(f"{where}: {message}")
+
+    def __reduce__(self):  # keep path and record number across process boundaries
+        return (type(self), (self.reason, self.path, self.record))
 
 
 class SampleError(SeqloadersError, RuntimeError):

@@ -204,7 +204,12 @@ class DetectionSequence(keras.utils.PyDataset):
         return len(self)
 
     def on_epoch_end(self) -> None:
-        """Advance to the next epoch: the samples are reshuffled, the augmentation draws anew."""
+        """Advance to the next epoch: the samples are reshuffled, the augmentation draws anew.
+
+        ``epoch`` counts these calls. Keras 3's ``fit`` also calls it once before the first
+        epoch, so fit's first epoch reads ``epoch == 1``; batches stay a pure function of
+        (seed, epoch, index) either way.
+        """
         self.epoch += 1
 
     def set_epoch(self, epoch: int) -> None:
