@@ -1,0 +1,320 @@
+"""Pascal VOC XML annotations (one ``.xml`` file per image).
+
+Source box format: XYXY pixels, **1-based and inclusive** (``xmin = 1`` is the first column,
+``xmax`` the last covered column), converted to XYXY pixels as
+``(xmin - 1, ymin - 1, xmax, ymax)``: 0-based, with x_max one past the last column, like every
+box in seqloaders. A box covering a whole 500-pixel-wide image is ``xmin=1, xmax=500`` in VOC
+and ``0, 500`` here. Tools that write 0-based VOC files (some exporters do) are read with
+``one_based=False``.
+
+Kept per object: ``difficult`` and ``truncated`` (int32, 0 when absent), ``occluded`` (int32,
+-1 when absent) and ``pose`` (str, ``"Unspecified"`` when absent) as attributes. The image size
+comes from ``<size>`` (None when it is missing or 0).
+
+Accepted layouts: one XML file, a folder of XML files, or a VOC root (``Annotations/``,
+``JPEGImages/``, ``ImageSets/Main/<split>.txt``). Files are parsed with ``defusedxml``: DTDs
+with entities (billion laughs) and external entities are refused.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import AnnotationError
+from ..records import ReadReport, Sample, SampleList
+from .common import finish, natural_key
+from .errorpolicy import check_on_error, handle_error
+from .paths import join_image_path
+from .registry import register_format
+
+__all__ = ["read_voc", "parse_voc_xml", "VOC_CLASSES", "VocObjects"]
+
+#: The 20 Pascal VOC classes in their official order.
+VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+               "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
+               "tvmonitor")
+
+
+class _LineTreeBuilder(ET.TreeBuilder):
+    """A tree builder that remembers the line where each element starts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: dict[int, int] = {}
+        self.expat: Any = None
+
+    def start(self, tag: str, attrs: dict) -> ET.Element:  # type: ignore[override]
+        element = super().start(tag, attrs)
+        self.lines[id(element)] = self.expat.CurrentLineNumber
+        return element
+
+
+class VocObjects:
+    """What one VOC XML file says, before class names are turned into labels.
+
+    Attributes:
+        filename: ``<filename>``.
+        image_size: (H, W) from ``<size>``, or None.
+        boxes: (N, 4) float32 XYXY pixels (0-based, already converted).
+        names: N class names.
+        lines: N line numbers of the ``<object>`` elements.
+        attributes: ``difficult``, ``truncated``, ``occluded``, ``pose``, each (N,).
+    """
+
+    __slots__ = ("filename", "image_size", "boxes", "names", "lines", "attributes")
+
+    def __init__(self, filename: str, image_size: tuple[int, int] | None, boxes: np.ndarray, names: list[str],
+                 lines: list[int], attributes: dict[str, np.ndarray]):
+        self.filename, self.image_size, self.boxes = filename, image_size, boxes
+        self.names, self.lines, self.attributes = names, lines, attributes
+
+
+def _parse_tree(data: bytes | str, path: str) -> tuple[ET.Element, dict[int, int]]:
+    import defusedxml.ElementTree as DET
+    from defusedxml.common import DefusedXmlException
+
+    builder = _LineTreeBuilder()
+    parser = DET.DefusedXMLParser(target=builder, forbid_dtd=False, forbid_entities=True,
+                                  forbid_external=True)
+    builder.expat = parser.parser
+    try:
+        parser.feed(data)
+        root = parser.close()
+    except ET.ParseError as exc:
+        line, column = getattr(exc, "position", (None, None))
+        reason = str(exc).split(":")[0]
+        raise AnnotationError(f"not well-formed XML: {reason} (column {column})", path, line) from None
+    except DefusedXmlException as exc:
+        raise AnnotationError(
+            f"refused XML: {type(exc).__name__} ({exc}); VOC files never need entity declarations or "
+            "external references, so this file is unsafe or not a VOC annotation", path,
+            parser.parser.CurrentLineNumber) from None
+    return root, builder.lines
+
+
+def _number(element: ET.Element | None, tag: str, path: str, lines: dict[int, int], parent_line: int | None,
+            required: bool = True, default: float | None = None) -> float | None:
+    child = None if element is None else element.find(tag)
+    if child is None or child.text is None or not child.text.strip():
+        if required:
+            raise AnnotationError(f"missing <{tag}>", path, parent_line)
+        return default
+    try:
+        value = float(child.text.strip())
+    except ValueError:
+        raise AnnotationError(f"<{tag}> must be a number, got {child.text.strip()[:40]!r}", path,
+                              lines.get(id(child), parent_line)) from None
+    if not np.isfinite(value):
+        raise AnnotationError(f"<{tag}> must be finite, got {child.text.strip()!r}", path,
+                              lines.get(id(child), parent_line))
+    return value
+
+
+def parse_voc_xml(data: bytes | str, *, path: str = "<string>", one_based: bool = True) -> VocObjects:
+    """Parse the text of one VOC XML file (no file I/O).
+
+    Source box format: 1-based inclusive XYXY pixels; returned boxes are 0-based XYXY pixels
+    ``(xmin - 1, ymin - 1, xmax, ymax)`` (with ``one_based=False``: unchanged).
+
+    Args:
+        data: the XML bytes or text.
+        path: the file name used in error messages.
+        one_based: the file follows VOC's 1-based convention (the default).
+
+    Returns:
+        A :class:`VocObjects` with boxes, class names and attributes.
+
+    Raises:
+        AnnotationError: unsafe or malformed XML, a missing or non-numeric coordinate, a box
+            with xmax < xmin, naming file and line.
+
+    Example:
+        >>> xml = ("<annotation><filename>a.jpg</filename><object><name>dog</name>"
+        ...        "<bndbox><xmin>1</xmin><ymin>1</ymin><xmax>10</xmax><ymax>20</ymax></bndbox>"
+        ...        "</object></annotation>")
+        >>> parse_voc_xml(xml).boxes.tolist()
+        [[0.0, 0.0, 10.0, 20.0]]
+    """
+    root, lines = _parse_tree(data.encode("utf-8") if isinstance(data, str) else data, path)
+    if root.tag != "annotation":
+        raise AnnotationError(f"expected an <annotation> root element, got <{root.tag}>", path, lines.get(id(root)))
+    fn = root.find("filename")
+    if fn is None or not (fn.text or "").strip():
+        raise AnnotationError("missing <filename>", path, lines.get(id(root)))
+    size_el = root.find("size")
+    size_line = lines.get(id(size_el)) if size_el is not None else None
+    width = _number(size_el, "width", path, lines, size_line, required=False)
+    height = _number(size_el, "height", path, lines, size_line, required=False)
+    image_size = (int(height), int(width)) if width and height and width > 0 and height > 0 else None
+    shift = 1.0 if one_based else 0.0
+    boxes, names, obj_lines = [], [], []
+    difficult, truncated, occluded, pose = [], [], [], []
+    for obj in root.iter("object"):
+        line = lines.get(id(obj))
+        name_el = obj.find("name")
+        name = (name_el.text or "").strip() if name_el is not None else ""
+        if not name:
+            raise AnnotationError("<object> has no <name>", path, line)
+        bb = obj.find("bndbox")
+        if bb is None:
+            raise AnnotationError(f"<object> {name!r} has no <bndbox>", path, line)
+        bb_line = lines.get(id(bb), line)
+        x0, y0, x1, y1 = (_number(bb, t, path, lines, bb_line) for t in ("xmin", "ymin", "xmax", "ymax"))
+        if x1 < x0 or y1 < y0:  # type: ignore[operator]
+            raise AnnotationError(
+                f"box of {name!r} has xmax < xmin or ymax < ymin: ({x0:g}, {y0:g}, {x1:g}, {y1:g})", path, bb_line)
+        boxes.append((x0 - shift, y0 - shift, x1, y1))  # type: ignore[operator]
+        names.append(name)
+        obj_lines.append(line)
+        flags = []
+        for tag, default in (("difficult", 0), ("truncated", 0), ("occluded", -1)):
+            value = _number(obj, tag, path, lines, line, required=False, default=default)
+            if value != int(value):  # type: ignore[arg-type]
+                raise AnnotationError(f"<{tag}> must be an integer, got {value}", path, line)
+            flags.append(int(value))  # type: ignore[arg-type]
+        difficult.append(flags[0])
+        truncated.append(flags[1])
+        occluded.append(flags[2])
+        pose_el = obj.find("pose")
+        pose.append((pose_el.text or "").strip() if pose_el is not None and pose_el.text else "Unspecified")
+    n = len(boxes)
+    return VocObjects(
+        filename=fn.text.strip(),  # type: ignore[union-attr]
+        image_size=image_size,
+        boxes=np.array(boxes, np.float32).reshape(n, 4),
+        names=names,
+        lines=obj_lines,
+        attributes={
+            "difficult": np.array(difficult, np.int32),
+            "truncated": np.array(truncated, np.int32),
+            "occluded": np.array(occluded, np.int32),
+            "pose": np.array(pose, dtype=str).reshape(n),
+        },
+    )
+
+
+def _xml_files(path: str, image_set: str | None) -> tuple[list[str], str | None, str]:
+    """The XML files to read, the default images folder and a name for the report."""
+    if os.path.isfile(path):
+        if image_set is not None:
+            raise ValueError("image_set needs a VOC root folder (with Annotations/ and ImageSets/), not a file")
+        return [path], None, path
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"no such VOC file or folder: {path!r}")
+    annotations = os.path.join(path, "Annotations")
+    if os.path.isdir(annotations):  # a VOC root
+        images = os.path.join(path, "JPEGImages")
+        if image_set is None:
+            files = [os.path.join(annotations, f) for f in os.listdir(annotations) if f.lower().endswith(".xml")]
+            return sorted(files, key=natural_key), images, annotations
+        list_file = os.path.join(path, "ImageSets", "Main", f"{image_set}.txt")
+        if not os.path.isfile(list_file):
+            main = os.path.join(path, "ImageSets", "Main")
+            have = sorted(f[:-4] for f in os.listdir(main) if f.endswith(".txt")) if os.path.isdir(main) else []
+            raise FileNotFoundError(f"image set {image_set!r} not found: {list_file!r} is missing; "
+                                    f"available: {', '.join(have[:20]) or 'none'}")
+        with open(list_file, encoding="utf-8-sig") as f:
+            ids = [line.split()[0] for line in f if line.strip()]
+        return [os.path.join(annotations, i + ".xml") for i in ids], images, list_file
+    if image_set is not None:
+        raise ValueError(f"image_set needs a VOC root folder with Annotations/; {path!r} has none")
+    files = [os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(".xml")]
+    sibling = os.path.join(os.path.dirname(os.path.abspath(path)), "JPEGImages")
+    return sorted(files, key=natural_key), (sibling if os.path.isdir(sibling) else None), path
+
+
+@register_format("voc")
+def read_voc(
+    path: str | os.PathLike,
+    images_dir: str | os.PathLike | None = None,
+    *,
+    image_set: str | None = None,
+    class_names: Sequence[str] | None = None,
+    one_based: bool = True,
+    drop_difficult: bool = False,
+    on_error: str = "raise",
+    allow_outside_root: bool = False,
+) -> SampleList:
+    """Read Pascal VOC XML annotations: one file, a folder of files, or a VOC root.
+
+    Source box format: 1-based inclusive XYXY pixels, converted to XYXY pixels as
+    ``(xmin - 1, ymin - 1, xmax, ymax)``.
+
+    Args:
+        path: an ``.xml`` file, a folder of ``.xml`` files, or a VOC root (``VOC2012/`` with
+            ``Annotations/``, ``JPEGImages/``, ``ImageSets/Main/``).
+        images_dir: the folder ``<filename>`` is relative to; default: ``JPEGImages/`` of the
+            VOC root (or next to the annotations folder), else the XML file's folder.
+        image_set: with a VOC root, read only the ids listed in ``ImageSets/Main/<image_set>.txt``
+            (``"train"``, ``"val"``, ``"trainval"``).
+        class_names: the class list (labels are indices into it; unknown names are errors), e.g.
+            :data:`VOC_CLASSES`; default: every name found, sorted.
+        one_based: coordinates follow VOC's 1-based convention (set False for 0-based exports).
+        drop_difficult: drop ``difficult=1`` boxes (counted in the report); kept by default.
+        on_error: "raise" (default), "warn" or "skip" a malformed file.
+        allow_outside_root: accept ``<filename>`` values that leave ``images_dir``.
+
+    Returns:
+        A :class:`SampleList`, one sample per XML file, with ``class_names`` and ``report``.
+
+    Raises:
+        FileNotFoundError: ``path``, an XML file listed in the image set or the list is missing.
+        AnnotationError: an unsafe or malformed file, or an unknown class, naming file and line.
+
+    Example:
+        >>> samples = sl.read_voc("VOCdevkit/VOC2012", image_set="train",     # doctest: +SKIP
+        ...                       class_names=sl.VOC_CLASSES)
+    """
+    check_on_error(on_error)
+    path = os.fspath(path)
+    files, default_images, report_path = _xml_files(path, image_set)
+    report = ReadReport(path=report_path)
+    parsed: list[tuple[str, VocObjects]] = []
+    for file in files:
+        try:
+            with open(file, "rb") as f:
+                data = f.read()
+            parsed.append((file, parse_voc_xml(data, path=file, one_based=one_based)))
+        except AnnotationError as exc:
+            handle_error(exc, on_error, report)
+    if class_names is None:
+        names = tuple(sorted({n for _, objs in parsed for n in objs.names}))
+    else:
+        names = tuple(class_names)
+    label_of = {n: k for k, n in enumerate(names)}
+
+    samples: list[Sample] = []
+    dropped = 0
+    for file, objs in parsed:
+        root = os.fspath(images_dir) if images_dir is not None else (default_images or os.path.dirname(file))
+        try:
+            unknown = [(n, line) for n, line in zip(objs.names, objs.lines) if n not in label_of]
+            if unknown:
+                name, line = unknown[0]
+                raise AnnotationError(f"unknown class {name!r}; known: {', '.join(names)} (pass class_names=... "
+                                      "with every class, or map classes with a ClassMap)", file, line)
+            try:
+                image = join_image_path(root, objs.filename, allow_outside_root)
+            except ValueError as exc:
+                raise AnnotationError(str(exc), file, None) from None
+        except AnnotationError as exc:
+            handle_error(exc, on_error, report)
+            continue
+        labels = np.array([label_of[n] for n in objs.names], np.int64)
+        sample = Sample._trusted(image=image, boxes=objs.boxes, labels=labels, image_size=objs.image_size,
+                                 attributes=objs.attributes, meta={"annotation_file": file})
+        if drop_difficult:
+            hard = sample.attributes["difficult"] == 1
+            if hard.any():
+                dropped += int(hard.sum())
+                sample = sample.select(~hard)
+        samples.append(sample)
+    if dropped:
+        report.dropped_boxes["difficult"] = dropped
+    return finish(samples, report, names, on_error)
+
