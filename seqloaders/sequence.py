@@ -59,6 +59,17 @@ class LoadReport:
                 f"without area, {self.boxes_not_encoded} boxes not encoded")
 
 
+def _parse_shard(shard: Any) -> tuple[int, int]:
+    if shard is None:
+        return (0, 1)
+    if hasattr(shard, "input_pipeline_id") and hasattr(shard, "num_input_pipelines"):
+        shard = (shard.input_pipeline_id, shard.num_input_pipelines)
+    index, count = (int(v) for v in shard)
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard}")
+    return index, count
+
+
 class DetectionSequence(keras.utils.PyDataset):
     """Batches of (images, encoded targets) for ``model.fit``, streamed lazily from samples.
 
@@ -93,6 +104,11 @@ class DetectionSequence(keras.utils.PyDataset):
         threads: decoding threads per batch (default: the number of cores, at most 8).
         augment_at: "output" (augment after resizing, the fast default) or "source".
         max_pixels: refuse images whose header declares more pixels.
+        shard: ``(index, count)`` for multi-worker training, or a ``tf.distribute.InputContext``:
+            this worker sees a disjoint ``ceil(n / count)``-sized part of every epoch (the
+            epoch's permutation is shared through ``seed``); when ``count`` does not divide the
+            dataset, the last shards repeat the epoch's first samples so all shards stay equal
+            and no sample is left out.
         workers, use_multiprocessing, max_queue_size: forwarded to ``keras.utils.PyDataset``.
 
     Example:
@@ -125,6 +141,7 @@ class DetectionSequence(keras.utils.PyDataset):
         threads: int | None = None,
         augment_at: str = "output",
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        shard: tuple[int, int] | Any = None,
         workers: int = 1,
         use_multiprocessing: bool = False,
         max_queue_size: int = 10,
@@ -157,6 +174,7 @@ class DetectionSequence(keras.utils.PyDataset):
         self.storage = storage
         self.threads = max(1, int(threads if threads is not None else min(8, os.cpu_count() or 1)))
         self.epoch = 0
+        self.shard = _parse_shard(shard)
         if drop_remainder and len(samples) < batch_size:
             raise ValueError(f"drop_remainder=True with {len(samples)} samples and batch_size={batch_size} "
                              "leaves no batch")
@@ -196,7 +214,7 @@ class DetectionSequence(keras.utils.PyDataset):
     # -- keras.utils.PyDataset ------------------------------------------------------------------
 
     def __len__(self) -> int:
-        n = len(self.samples)
+        n = self._epoch_size()
         return n // self.batch_size if self.drop_remainder else math.ceil(n / self.batch_size)
 
     @property
@@ -229,14 +247,24 @@ class DetectionSequence(keras.utils.PyDataset):
 
     # -- the batch ------------------------------------------------------------------------------
 
+    def _epoch_size(self) -> int:
+        n = len(self.samples)
+        index, count = self.shard
+        return -(-n // count) if count > 1 else n
+
     def permutation(self, epoch: int | None = None) -> np.ndarray:
-        """The order of the samples in ``epoch`` (default: the current one)."""
+        """The sample indices of ``epoch`` (default: the current one) in order, for this shard."""
         epoch = self.epoch if epoch is None else epoch
         cached = self._perm_cache
         if cached is not None and cached[0] == epoch:
             return cached[1]
         n = len(self.samples)
         perm = np.random.default_rng([self.seed, epoch, 1]).permutation(n) if self.shuffle else np.arange(n)
+        index, count = self.shard
+        if count > 1:
+            size = -(-n // count)
+            padded = np.resize(perm, size * count)  # repeats the first samples to fill the last shards
+            perm = padded[index::count]
         self._perm_cache = (epoch, perm)
         return perm
 
@@ -276,7 +304,7 @@ class DetectionSequence(keras.utils.PyDataset):
         errors = []
         for attempt in range(min(_MAX_REPLACEMENTS, n)):
             sample = self.samples[int(perm[(pos + attempt) % n])]
-            rng = np.random.default_rng([self.seed, epoch, pos, attempt])
+            rng = np.random.default_rng([self.seed, epoch, self.shard[0], pos, attempt])
             try:
                 _, loaded, stats = load_sample(sample, self.storage, self.options, self.augment, rng, out=out)
             except Exception as exc:  # noqa: BLE001 - every failure is reported, never swallowed
