@@ -34,6 +34,7 @@ from .records import BoxFormat, ReadReport, Sample, SampleList  # noqa: E402
 from .resize import resize_image  # noqa: E402
 from .sequence import DetectionSequence, LoadReport  # noqa: E402
 from .storage import LocalStorage, Storage  # noqa: E402
+from .summary import DatasetSummary, summarize  # noqa: E402
 from .toy import ToyDataset, make_toy_dataset  # noqa: E402
 
 __version__ = "0.1.0"
@@ -43,6 +44,7 @@ __all__ = [
     "AnnotationError",
     "Augmenter",
     "BoxFormat",
+    "DatasetSummary",
     "DetectionSequence",
     "EncodingError",
     "FunctionAugmenter",
@@ -77,4 +79,5 @@ __all__ = [
     "read_wider_face",
     "register_format",
     "resize_image",
+    "summarize",
 ]
