@@ -16,7 +16,26 @@ import os as _os
 _os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from .augment import AlbumentationsAugmenter, Augmenter, FunctionAugmenter, detection_preset  # noqa: E402
-from .encoders import GridEncoder, TargetEncoder, decode_grid, encode_grid  # noqa: E402
+from .encoders import (  # noqa: E402
+    COCO_PERSON_FLIP_INDEX,
+    COCO_PERSON_KEYPOINTS,
+    YOLOV3_ANCHORS,
+    YOLOV3_STRIDES,
+    AnchorGridEncoder,
+    ClassificationEncoder,
+    GridEncoder,
+    HeatmapEncoder,
+    HorizontalFlipAugmenter,
+    InstanceMaskEncoder,
+    KeypointEncoder,
+    PaddedBoxEncoder,
+    SemanticMaskEncoder,
+    TargetEncoder,
+    decode_grid,
+    encode_grid,
+    flip_keypoints,
+    resize_label_map,
+)
 from .errors import AnnotationError, EncodingError, ImageError, SampleError, SeqloadersError  # noqa: E402
 from .formats import (  # noqa: E402
     WIDER_FACE_ATTRIBUTES,
@@ -40,6 +59,20 @@ from .toy import ToyDataset, make_toy_dataset  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
+    "COCO_PERSON_FLIP_INDEX",
+    "COCO_PERSON_KEYPOINTS",
+    "YOLOV3_ANCHORS",
+    "YOLOV3_STRIDES",
+    "AnchorGridEncoder",
+    "ClassificationEncoder",
+    "HeatmapEncoder",
+    "HorizontalFlipAugmenter",
+    "InstanceMaskEncoder",
+    "KeypointEncoder",
+    "PaddedBoxEncoder",
+    "SemanticMaskEncoder",
+    "flip_keypoints",
+    "resize_label_map",
     "AlbumentationsAugmenter",
     "AnnotationError",
     "Augmenter",

@@ -79,6 +79,11 @@ class AlbumentationsAugmenter(Augmenter):
             raise ValueError(f"bbox_params format must be 'pascal_voc' (XYXY pixels), got {fmt!r}")
         self.transform = transform
         self.label_fields = tuple(bbox.params.label_fields or ())
+        keypoints = processors.get("keypoints")
+        if keypoints is not None and (keypoints.params.format != "xy" or keypoints.params.remove_invisible):
+            raise ValueError("keypoint_params must be A.KeypointParams(format='xy', remove_invisible=False) so that "
+                             "every keypoint stays with its object")
+        self.has_keypoints = keypoints is not None
         self._local = threading.local()
 
     def _pipeline(self):
@@ -93,10 +98,21 @@ class AlbumentationsAugmenter(Augmenter):
         boxes, keep = _prepare_boxes(image, sample)
         bboxes = np.concatenate([boxes[keep], keep[:, None].astype(np.float32)], axis=1)
         fields = {name: sample.labels[keep] for name in self.label_fields}
+        if sample.keypoints is not None:
+            if not self.has_keypoints:
+                raise ValueError("this sample has keypoints but the albumentations pipeline has no keypoint_params; "
+                                 "add keypoint_params=A.KeypointParams(format='xy', remove_invisible=False)")
+            # albumentations indexes pixels (a flip maps x to W - 1 - x); ours is the continuous frame
+            fields["keypoints"] = sample.keypoints[..., :2].reshape(-1, 2) - 0.5
         result = pipe(image=image, bboxes=bboxes, **fields)
         out_boxes = np.asarray(result["bboxes"], np.float32).reshape(-1, bboxes.shape[1])
         index = keep[np.rint(out_boxes[:, 4]).astype(np.int64)]
-        out = sample.select(index).replace(boxes=out_boxes[:, :4], image_size=result["image"].shape[:2])
+        changes = {"boxes": out_boxes[:, :4], "image_size": result["image"].shape[:2]}
+        if sample.keypoints is not None:
+            kp = sample.keypoints.copy()
+            kp[..., :2] = np.asarray(result["keypoints"], np.float32)[:, :2].reshape(kp.shape[0], kp.shape[1], 2) + 0.5
+            changes["keypoints"] = kp[index]
+        out = sample.select(index).replace(**changes)
         return np.ascontiguousarray(result["image"]), out
 
     def __getstate__(self):

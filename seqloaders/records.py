@@ -143,7 +143,9 @@ class Sample:
         keypoints kept aligned."""
         keep = np.asarray(keep)
         masks = self.masks
-        if masks is not None and hasattr(masks, "select"):
+        if isinstance(masks, np.ndarray):
+            masks = masks[keep]
+        elif masks is not None and hasattr(masks, "select"):
             masks = masks.select(keep)
         elif isinstance(masks, (list, tuple)):
             idx = np.flatnonzero(keep) if keep.dtype == bool else keep

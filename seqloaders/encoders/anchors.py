@@ -252,7 +252,8 @@ class AnchorGridEncoder(TargetEncoder):
         >>> from seqloaders.encoders import AnchorGridEncoder
         >>> enc = AnchorGridEncoder([[(16, 16)], [(64, 64)]], strides=[8, 16], num_classes=1,
         ...                         image_size=(64, 64))
-        >>> grids = enc.encode_sample(sl.Sample("a.jpg", boxes=[[4, 4, 20, 20], [0, 0, 60, 64]]), (64, 64))
+        >>> sample = sl.Sample("a.jpg", boxes=[[4, 4, 20, 20], [0, 0, 60, 64]], labels=[0, 0])
+        >>> grids = enc.encode_sample(sample, (64, 64))
         >>> [g.shape for g in grids]
         [(8, 8, 1, 5), (4, 4, 1, 5)]
         >>> enc.decode(grids)[0].tolist()
@@ -296,7 +297,8 @@ class AnchorGridEncoder(TargetEncoder):
         self.collision = collision
         self.names = names
         depth = 5 + (self.num_classes if self.num_classes > 1 else 0)
-        shapes = tuple((rows, cols, len(a), depth) for (rows, cols), a in zip(grid_shapes(self.image_size, steps), sets))
+        grids = grid_shapes(self.image_size, steps)
+        shapes = tuple((rows, cols, len(a), depth) for (rows, cols), a in zip(grids, sets))
         self.output_shape = dict(zip(names, shapes)) if names else shapes
         self.dtype = np.float32
 
@@ -347,6 +349,6 @@ class AnchorGridEncoder(TargetEncoder):
         anchors = [[(int(aw) if aw.is_integer() else aw, int(ah) if ah.is_integer() else ah) for aw, ah in a]
                    for a in self.anchors_per_scale]
         names = f", names={self.names}" if self.names else ""
-        return (f"AnchorGridEncoder(anchors_per_scale={anchors}, strides={self.strides}, num_classes={self.num_classes}, "
-                f"image_size={self.image_size}, coding={self.coding!r}, collision={self.collision!r}{names}) "
-                f"-> {self.output_shape}")
+        return (f"AnchorGridEncoder(anchors_per_scale={anchors}, strides={self.strides}, "
+                f"num_classes={self.num_classes}, image_size={self.image_size}, coding={self.coding!r}, "
+                f"collision={self.collision!r}{names}) -> {self.output_shape}")

@@ -100,6 +100,8 @@ def _sample_keypoints(sample: Sample, num_keypoints: int, encoder: str) -> np.nd
         raise EncodingError(f"{sample.image}: {encoder} needs sample.keypoints (N, K, 3), but the sample has "
                             f"{sample.num_boxes} boxes and no keypoints")
     kp = np.asarray(kp, np.float32)
+    if sample.num_boxes == 0:
+        return np.zeros((0, num_keypoints, 3), np.float32)
     if kp.ndim != 3 or kp.shape[1:] != (num_keypoints, 3):
         raise EncodingError(f"{sample.image}: {encoder} expects keypoints of shape (N, {num_keypoints}, 3), "
                             f"got {kp.shape}")
@@ -240,7 +242,7 @@ class HeatmapEncoder(TargetEncoder):
         >>> import numpy as np, seqloaders as sl
         >>> from seqloaders.encoders import HeatmapEncoder
         >>> enc = HeatmapEncoder(num_keypoints=2, output_stride=4, sigma=1.0, image_size=(32, 32))
-        >>> s = sl.Sample("a.jpg", boxes=[[0, 0, 32, 32]], keypoints=[[[10, 6, 2], [0, 0, 0]]])
+        >>> s = sl.Sample("a.jpg", boxes=[[0, 0, 32, 32]], labels=[0], keypoints=[[[10, 6, 2], [0, 0, 0]]])
         >>> hm = enc.encode_sample(s, (32, 32))
         >>> hm.shape, hm[1, 2, 0], hm[..., 1].max()
         ((8, 8, 2), np.float32(1.0), np.float32(0.0))
@@ -266,7 +268,8 @@ class HeatmapEncoder(TargetEncoder):
                 raise ValueError(f"heatmap_size must be positive (Hh, Wh), got {heatmap_size}")
             output_stride = None
         elif output_stride is None or int(output_stride) < 1 or int(output_stride) != output_stride:
-            raise ValueError(f"give a positive integer output_stride or a heatmap_size, got output_stride={output_stride}")
+            raise ValueError(f"give a positive integer output_stride or a heatmap_size, "
+                             f"got output_stride={output_stride}")
         else:
             output_stride = int(output_stride)
         if sigma <= 0:
@@ -385,7 +388,7 @@ class KeypointEncoder(TargetEncoder):
         >>> import seqloaders as sl
         >>> from seqloaders.encoders import KeypointEncoder
         >>> enc = KeypointEncoder(max_objects=2, num_keypoints=1)
-        >>> s = sl.Sample("a.jpg", boxes=[[0, 0, 8, 8]], keypoints=[[[3, 4, 2]]])
+        >>> s = sl.Sample("a.jpg", boxes=[[0, 0, 8, 8]], labels=[0], keypoints=[[[3, 4, 2]]])
         >>> enc.encode_sample(s, (8, 8)).tolist()
         [[[3.0, 4.0, 2.0]], [[-1.0, -1.0, -1.0]]]
     """
@@ -456,7 +459,7 @@ class HorizontalFlipAugmenter(Augmenter):
         >>> from seqloaders.encoders import HorizontalFlipAugmenter, COCO_PERSON_FLIP_INDEX
         >>> aug = HorizontalFlipAugmenter(COCO_PERSON_FLIP_INDEX, p=1.0)
         >>> kp = np.zeros((1, 17, 3), np.float32); kp[0, 1] = (10, 5, 2)  # a left eye
-        >>> s = sl.Sample("a.jpg", boxes=[[0, 0, 20, 20]], keypoints=kp)
+        >>> s = sl.Sample("a.jpg", boxes=[[0, 0, 20, 20]], labels=[0], keypoints=kp)
         >>> image, out = aug(np.zeros((40, 100, 3), np.uint8), s, np.random.default_rng(0))
         >>> out.boxes.tolist(), out.keypoints[0, 2].tolist()  # now a right eye at x = 100 - 10
         ([[80.0, 0.0, 100.0, 20.0]], [90.0, 5.0, 2.0])

@@ -100,10 +100,10 @@ def encode_padded_boxes(
 
     Example:
         >>> import numpy as np
-        >>> b, c, dropped = encode_padded_boxes([np.array([[10, 20, 30, 60]])], [np.array([2])],
+        >>> b, c, dropped = encode_padded_boxes([np.array([[50, 25, 100, 75]])], [np.array([2])],
         ...                                     (100, 200), max_boxes=2, box_format="rel_xywh")
-        >>> b[0].round(3).tolist(), c[0].tolist(), dropped
-        ([[0.05, 0.2, 0.1, 0.4], [-1.0, -1.0, -1.0, -1.0]], [2.0, -1.0], 0)
+        >>> b[0].tolist(), c[0].tolist(), dropped
+        ([[0.25, 0.25, 0.25, 0.5], [-1.0, -1.0, -1.0, -1.0]], [2.0, -1.0], 0)
     """
     if max_boxes < 1:
         raise ValueError(f"max_boxes must be >= 1, got {max_boxes}")
