@@ -36,7 +36,7 @@ from .encoders import (  # noqa: E402
     flip_keypoints,
     resize_label_map,
 )
-from .errors import AnnotationError, EncodingError, ImageError, SampleError, SeqloadersError  # noqa: E402
+from .errors import AnnotationError, EncodingError, ImageError, RecordError, SampleError, SeqloadersError  # noqa: E402
 from .formats import (  # noqa: E402
     WIDER_FACE_ATTRIBUTES,
     available_formats,
@@ -54,11 +54,28 @@ from .resize import resize_image  # noqa: E402
 from .sequence import DetectionSequence, LoadReport  # noqa: E402
 from .storage import LocalStorage, Storage  # noqa: E402
 from .summary import DatasetSummary, summarize  # noqa: E402
+from .tfrecord import (  # noqa: E402
+    PngMasks,
+    TFRecordSource,
+    TFRecordStorage,
+    WriteReport,
+    tfrecord_dataset,
+    to_tf_dataset,
+    write_tfrecords,
+)
 from .toy import ToyDataset, make_toy_dataset  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "PngMasks",
+    "TFRecordSource",
+    "TFRecordStorage",
+    "WriteReport",
+    "tfrecord_dataset",
+    "to_tf_dataset",
+    "write_tfrecords",
+    "RecordError",
     "COCO_PERSON_FLIP_INDEX",
     "COCO_PERSON_KEYPOINTS",
     "YOLOV3_ANCHORS",

@@ -170,7 +170,9 @@ class DetectionSequence(keras.utils.PyDataset):
         self.drop_remainder = drop_remainder
         self.on_error = on_error
         if storage is None:  # a sample source that holds its own bytes (e.g. TFRecord shards) brings its storage
-            storage = getattr(samples, "storage", None) or LocalStorage()
+            storage = getattr(samples, "storage", None)
+            if storage is None:
+                storage = LocalStorage()
         self.storage = storage
         self.threads = max(1, int(threads if threads is not None else min(8, os.cpu_count() or 1)))
         self.epoch = 0

@@ -192,6 +192,8 @@ def to_tf_dataset(sequence: Any, prefetch: int | None = _AUTOTUNE):
         sequence.on_epoch_end()
 
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    # a known length lets model.fit count its steps (and not warn that the input "ran out")
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(sequence)))
     if prefetch:
         dataset = dataset.prefetch(prefetch)
     return dataset

@@ -62,9 +62,6 @@ def _build_classes():
 
 Example, Feature = _build_classes()
 
-#: A decoded feature: a list of bytes, a float32 array or an int64 array.
-FeatureValue = "list[bytes] | np.ndarray"
-
 
 def encode_example(features: Mapping[str, Any]) -> bytes:
     """Serialise a dict of features as a ``tf.train.Example`` (keys sorted: deterministic bytes).
@@ -129,10 +126,10 @@ def decode_example(data: bytes) -> dict[str, Any]:
         kind = feature.WhichOneof("kind")
         if kind == "bytes_list":
             out[name] = list(feature.bytes_list.value)
-        elif kind == "float_list":
-            out[name] = np.array(feature.float_list.value, np.float32)
+        elif kind == "float_list":  # via list(): several times faster than from the container
+            out[name] = np.array(list(feature.float_list.value), np.float32)
         elif kind == "int64_list":
-            out[name] = np.array(feature.int64_list.value, np.int64)
+            out[name] = np.array(list(feature.int64_list.value), np.int64)
         else:  # a feature with no list at all: treat as empty
             out[name] = []
     return out

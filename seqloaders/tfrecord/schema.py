@@ -65,12 +65,13 @@ def normalise(values: np.ndarray, scale: float) -> np.ndarray:
     Returns:
         float32 array of the same shape.
     """
-    values = np.asarray(values, np.float32)
+    shape = np.shape(values)
+    values = np.asarray(values, np.float32).ravel()
     exact = values.astype(np.float64) / scale
     best = exact.astype(np.float32)
     found = denormalise(best, scale) == values
     if found.all():
-        return best
+        return best.reshape(shape)
     best = best.copy()
     for steps in (1, -1, 2, -2, 3, -3, 4, -4):
         todo = ~found
@@ -84,7 +85,7 @@ def normalise(values: np.ndarray, scale: float) -> np.ndarray:
         idx = np.flatnonzero(todo)[ok]
         best[idx] = cand[ok]
         found[idx] = True
-    return best
+    return best.reshape(shape)
 
 
 def denormalise(values: np.ndarray, scale: float) -> np.ndarray:
@@ -93,45 +94,57 @@ def denormalise(values: np.ndarray, scale: float) -> np.ndarray:
 
 
 class PngMasks:
-    """Instance masks kept as one PNG per object, decoded only when indexed.
+    """Instance masks kept as one PNG per object, decoded only when asked for.
+
+    It follows the library's mask-source protocol (``len``, ``select``, ``decode``,
+    ``image_size``), so ``Sample.select`` keeps it aligned with the boxes and the mask encoders
+    render it like any other mask source.
 
     Args:
-        pngs: one encoded PNG (H, W, values 0/1 or 0/255) per object.
+        pngs: one encoded PNG (H, W, non-zero = object) per object.
+        image_size: (H, W) of the image the masks belong to.
 
     Example:
         >>> ok, png = cv2.imencode(".png", np.eye(3, dtype=np.uint8))
-        >>> masks = PngMasks([png.tobytes()])
-        >>> masks[0].dtype, masks.to_array().shape
+        >>> masks = PngMasks([png.tobytes()], (3, 3))
+        >>> masks[0].dtype, masks.decode().shape
         (dtype('bool'), (1, 3, 3))
     """
 
-    def __init__(self, pngs: Sequence[bytes]):
+    def __init__(self, pngs: Sequence[bytes], image_size: tuple[int, int]):
         self.pngs = list(pngs)
+        self.image_size = (int(image_size[0]), int(image_size[1]))
 
     def __len__(self) -> int:
         return len(self.pngs)
 
     def __getitem__(self, index: int) -> np.ndarray:
+        """Mask ``index`` as (H, W) bool."""
         data = self.pngs[index]
         mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
         if mask is None:
             raise ImageError(f"mask {index} is not a readable PNG")
+        if mask.shape != self.image_size:
+            raise ImageError(f"mask {index} is {mask.shape[0]}x{mask.shape[1]}, the image "
+                             f"{self.image_size[0]}x{self.image_size[1]}")
         return mask > 0
 
-    def to_array(self) -> np.ndarray:
-        """(N, H, W) bool; (0, 0, 0) when there are no objects."""
+    def decode(self) -> np.ndarray:
+        """(N, H, W) bool, one mask per object."""
         if not self.pngs:
-            return np.zeros((0, 0, 0), bool)
+            return np.zeros((0, *self.image_size), bool)
         return np.stack([self[k] for k in range(len(self))])
+
+    to_array = decode
 
     def select(self, keep: np.ndarray) -> "PngMasks":
         """The masks selected by ``keep`` (bool mask or indices), as :meth:`Sample.select` needs."""
         keep = np.asarray(keep)
         idx = np.flatnonzero(keep) if keep.dtype == bool else keep
-        return PngMasks([self.pngs[int(i)] for i in idx])
+        return PngMasks([self.pngs[int(i)] for i in idx], self.image_size)
 
     def __repr__(self) -> str:
-        return f"PngMasks({len(self)} objects)"
+        return f"PngMasks({len(self)} objects, image_size={self.image_size})"
 
 
 def _mask_pngs(masks: Any, num_boxes: int, image_size: tuple[int, int]) -> list[bytes]:
@@ -139,13 +152,13 @@ def _mask_pngs(masks: Any, num_boxes: int, image_size: tuple[int, int]) -> list[
     if isinstance(masks, PngMasks):
         pngs = masks.pngs
     else:
-        if hasattr(masks, "render"):  # a lazy mask source (polygons, RLE): draw it on the image's canvas
-            masks = masks.render(image_size)
+        if not isinstance(masks, (np.ndarray, list, tuple)) and hasattr(masks, "decode"):
+            masks = masks.decode()  # a lazy mask source (polygons, RLE, mask files): render it once
         if isinstance(masks, np.ndarray) and masks.ndim == 2 and num_boxes == 1:
             masks = masks[None]
         if not isinstance(masks, (np.ndarray, list, tuple)):
             raise TypeError(f"masks of type {type(masks).__name__} cannot be written; give a list of (H, W) "
-                            "bool arrays, an (N, H, W) array, PngMasks, or an object with render(image_size)")
+                            "bool arrays, an (N, H, W) array, or a mask source with decode()")
         pngs = []
         for k, mask in enumerate(masks):
             mask = np.asarray(mask)
@@ -195,7 +208,7 @@ def sample_to_features(
         "image/height": np.array([h], np.int64),
         "image/width": np.array([w], np.int64),
         "image/filename": filename,
-        "image/source_id": str(sample.meta.get("source_id", filename)),
+        "image/source_id": str(sample.meta.get("source_id", sample.meta.get("image_id", filename))),
         "image/key/sha256": hashlib.sha256(encoded).hexdigest(),
     }
     if n:
@@ -216,10 +229,10 @@ def sample_to_features(
                 if name in sample.attributes:
                     features[key] = _attribute_array(sample.attributes[name], name)
                     break
-        for name, values in sample.attributes.items():
-            features[ATTRIBUTE_PREFIX + name] = _attribute_array(values, name)
         if sample.masks is not None:
             features["image/object/mask"] = _mask_pngs(sample.masks, n, image_size)
+    for name, values in sample.attributes.items():  # also for N = 0, so the attribute names come back
+        features[ATTRIBUTE_PREFIX + name] = _attribute_array(values, name)
     if sample.keypoints is not None:
         kp = sample.keypoints
         features[KEYPOINTS_PER_OBJECT] = np.array([kp.shape[1]], np.int64)
@@ -235,12 +248,16 @@ def sample_to_features(
             if not (np.array_equal(denormalise(kx, w), kp[..., 0], equal_nan=True)
                     and np.array_equal(denormalise(ky, h), kp[..., 1], equal_nan=True)):
                 features[PIXEL_KEYPOINTS] = kp[..., :2]
-    labels = sample.meta.get("image_labels")
-    if labels is not None and len(labels):
-        features["image/class/label"] = np.asarray(labels, np.int64) + label_offset
-    texts = sample.meta.get("image_texts")
-    if texts:
-        features["image/class/text"] = [str(t) for t in texts]
+    meta = sample.meta
+    image_labels = [meta["label"]] if meta.get("label") is not None else meta.get("image_labels")
+    if image_labels is not None and len(image_labels):
+        image_labels = np.asarray(image_labels, np.int64)
+        features["image/class/label"] = image_labels + label_offset
+        texts = [meta["class_name"]] if meta.get("class_name") is not None else meta.get("image_texts")
+        if not texts and class_names and ((image_labels >= 0) & (image_labels < len(class_names))).all():
+            texts = [class_names[int(i)] for i in image_labels]
+        if texts:
+            features["image/class/text"] = [str(t) for t in texts]
     return features
 
 
@@ -275,7 +292,9 @@ def features_to_sample(
 
     Returns:
         The sample; ``meta`` holds ``filename``, ``source_id``, ``format``, ``class_texts``
-        (when stored) and ``image_labels``/``image_texts`` (image-level classes, when stored).
+        (when stored), and the image-level class when stored: ``label`` and ``class_name``
+        for one (as the classification readers and encoders use), ``image_labels`` and
+        ``image_texts`` for several.
 
     Raises:
         RecordError: a required key is missing or the per-object lists disagree in length.
@@ -296,8 +315,8 @@ def features_to_sample(
         lengths = {k: (0 if c is None else len(c)) for k, c in zip(_BOX_KEYS, columns)}
         raise fail(f"box coordinate lists differ in length: {lengths}")
     if n:
-        boxes = np.stack([denormalise(columns[0], w), denormalise(columns[1], h),
-                          denormalise(columns[2], w), denormalise(columns[3], h)], axis=1)
+        normalised = np.stack([np.asarray(c, np.float32) for c in columns], axis=1)
+        boxes = (normalised.astype(np.float64) * np.array([w, h, w, h], np.float64)).astype(np.float32)
         pixels = features.get(PIXEL_BOXES)
         if pixels is not None and len(pixels) == 4 * n:
             boxes = np.asarray(pixels, np.float32).reshape(n, 4)
@@ -351,7 +370,7 @@ def features_to_sample(
     if isinstance(mask_value, list) and mask_value:
         if len(mask_value) != n:
             raise fail(f"{len(mask_value)} masks for {n} boxes")
-        masks = PngMasks(mask_value)
+        masks = PngMasks(mask_value, (h, w))
     elif isinstance(mask_value, np.ndarray) and mask_value.size:  # the API's other layout: N*H*W floats
         if mask_value.size != n * h * w:
             raise fail(f"image/object/mask holds {mask_value.size} values, expected {n}x{h}x{w}")
@@ -366,11 +385,19 @@ def features_to_sample(
     if texts and len(texts) == n:
         meta["class_texts"] = [t.decode("utf-8", "replace") for t in texts]
     image_labels = features.get("image/class/label")
-    if image_labels is not None and len(image_labels):
-        meta["image_labels"] = (np.asarray(image_labels, np.int64) - label_offset).tolist()
+    if isinstance(image_labels, np.ndarray) and len(image_labels):
+        values = (image_labels.astype(np.int64) - label_offset).tolist()
+        if len(values) == 1:
+            meta["label"] = values[0]
+        else:
+            meta["image_labels"] = values
     image_texts = features.get("image/class/text")
     if image_texts:
-        meta["image_texts"] = [t.decode("utf-8", "replace") for t in image_texts]
+        texts = [t.decode("utf-8", "replace") for t in image_texts]
+        if len(texts) == 1:
+            meta["class_name"] = texts[0]
+        else:
+            meta["image_texts"] = texts
     return Sample._trusted(image=key, boxes=boxes, labels=labels, image_size=(h, w), attributes=attributes,
                            keypoints=keypoints, masks=masks, meta=meta)
 

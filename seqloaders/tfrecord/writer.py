@@ -85,7 +85,8 @@ class WriteReport:
         if self.resumed_shards:
             text += f" ({self.resumed_shards} shards kept from an earlier run)"
         if self.failed:
-            text += f"; {len(self.failed)} failed (first: {self.failed[0][0]}: {self.failed[0][1]}); see {self.manifest}"
+            image, error = self.failed[0]
+            text += f"; {len(self.failed)} failed (first: {image}: {error}); see {self.manifest}"
         return text
 
 
@@ -437,6 +438,6 @@ class _NoBar:
 def _progress_bar(total: int, show: bool, desc: str):
     if not show:
         return _NoBar()
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(total=total, unit="img", desc=desc, file=sys.stderr, dynamic_ncols=True)
