@@ -37,8 +37,18 @@ from .encoders import (  # noqa: E402
     resize_label_map,
 )
 from .errors import AnnotationError, EncodingError, ImageError, RecordError, SampleError, SeqloadersError  # noqa: E402
+from .classmap import ClassMap  # noqa: E402
 from .formats import (  # noqa: E402
+    VOC_CLASSES,
     WIDER_FACE_ATTRIBUTES,
+    parse_coco,
+    parse_voc_xml,
+    read_class_folders,
+    read_coco,
+    read_csv,
+    read_mask_folders,
+    read_voc,
+    read_yolo,
     available_formats,
     parse_wider_face,
     read,
@@ -63,11 +73,28 @@ from .tfrecord import (  # noqa: E402
     to_tf_dataset,
     write_tfrecords,
 )
+from .masks import MaskFiles, SegmentationMasks, decode_masks  # noqa: E402
 from .toy import ToyDataset, make_toy_dataset  # noqa: E402
+from .toyformats import ToyFormat, make_toy_formats  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ClassMap",
+    "VOC_CLASSES",
+    "parse_coco",
+    "parse_voc_xml",
+    "read_class_folders",
+    "read_coco",
+    "read_csv",
+    "read_mask_folders",
+    "read_voc",
+    "read_yolo",
+    "MaskFiles",
+    "SegmentationMasks",
+    "decode_masks",
+    "ToyFormat",
+    "make_toy_formats",
     "PngMasks",
     "TFRecordSource",
     "TFRecordStorage",

@@ -4,9 +4,9 @@ A reader never rasterises masks. It stores a *mask source* in ``Sample.masks``, 
 box, and :func:`decode_masks` turns it into an (N, H, W) bool array on demand:
 
 - :class:`SegmentationMasks`: COCO-style segmentations (polygons with one or several parts,
-  compressed RLE, uncompressed RLE) in pixels of the source image. Rendered with the official
-  COCO API (``pycocotools``), exactly as ``COCO.annToMask`` does, so masks agree with it pixel
-  for pixel. YOLO segment polygons use the same type.
+  compressed RLE, uncompressed RLE) in pixels of the source image. Polygons are rasterised with
+  the official COCO API (``pycocotools``), exactly as ``COCO.annToMask`` does, so masks agree
+  with it pixel for pixel. YOLO segment polygons use the same type.
 - :class:`MaskFiles`: one image file per object (Kaggle DSB 2018 ``masks/*.png``); a pixel belongs
   to the object when it is non-zero (8-bit, 16-bit, grey, RGB or RGBA files).
 
@@ -17,7 +17,7 @@ masks aligned with boxes.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -113,9 +113,10 @@ class SegmentationMasks:
 
     def __init__(self, entries: Sequence[tuple[str, Any]], image_size: tuple[int, int]):
         entries = tuple(entries)
-        for kind, _ in entries:
-            if kind not in self.KINDS:
-                raise ValueError(f"unknown segmentation kind {kind!r}; expected one of {', '.join(self.KINDS)}")
+        unknown = {kind for kind, _ in entries}.difference(self.KINDS)
+        if unknown:
+            raise ValueError(f"unknown segmentation kind {sorted(unknown)[0]!r}; expected one of "
+                             f"{', '.join(self.KINDS)}")
         self.entries = entries
         self.image_size = (int(image_size[0]), int(image_size[1]))
 
@@ -151,12 +152,23 @@ class SegmentationMasks:
         return rles
 
     def decode(self) -> np.ndarray:
-        """(N, H, W) bool masks in pixels of the source image."""
+        """(N, H, W) bool masks in pixels of the source image.
+
+        Polygons are rasterised by pycocotools (``frPyObjects`` + ``merge``, as
+        ``COCO.annToRLE``); RLE runs are expanded here, which is exact, needs no pycocotools for
+        RLE-only data and avoids the DeprecationWarning ``pycocotools.mask.decode`` raises under
+        NumPy 2.
+        """
         h, w = self.image_size
+        out = np.zeros((len(self.entries), h, w), bool)
         if not self.entries:
-            return np.zeros((0, h, w), bool)
-        decoded = _mask_api().decode(self.to_rles())  # (H, W, N) uint8, Fortran order
-        return np.ascontiguousarray(np.moveaxis(decoded, -1, 0), dtype=bool)
+            return out
+        mask_api = _mask_api() if any(kind == "polygon" for kind, _ in self.entries) else None
+        for k, (kind, data) in enumerate(self.entries):
+            if kind == "polygon":
+                data = mask_api.merge(mask_api.frPyObjects(list(data), h, w))
+            out[k] = _rle_to_mask(data)
+        return out
 
 
 class MaskFiles:
@@ -341,6 +353,18 @@ def rle_counts_from_string(counts: str | bytes) -> list[int]:
     return out
 
 
+def _rle_to_mask(rle: Mapping[str, Any]) -> np.ndarray:
+    """Expand a COCO RLE (compressed or not) into an (H, W) bool mask."""
+    h, w = (int(v) for v in rle["size"])
+    counts = rle["counts"]
+    runs = np.asarray(rle_counts_from_string(counts) if isinstance(counts, (str, bytes)) else counts, np.int64)
+    if runs.sum() != h * w:
+        raise ValueError(f"RLE runs cover {int(runs.sum())} pixels but the mask has {h}x{w} = {h * w}")
+    values = np.zeros(len(runs), bool)
+    values[1::2] = True
+    return np.repeat(values, runs).reshape(w, h).T
+
+
 def decode_masks(sample: Sample | MaskSource, image_size: tuple[int, int] | None = None) -> np.ndarray:
     """Render the masks of a sample: (N, H, W) bool, in pixels of the source image.
 
@@ -348,7 +372,8 @@ def decode_masks(sample: Sample | MaskSource, image_size: tuple[int, int] | None
     from disk. Nothing is cached: call it where the batch is built.
 
     Args:
-        sample: a :class:`Sample` whose ``masks`` is a mask source, or a mask source itself.
+        sample: a :class:`Sample` whose ``masks`` is a mask source (or an already rendered
+            (N, H, W) array, returned as bool), or a mask source itself.
         image_size: (H, W) used when the sample has no boxes and no mask source.
 
     Returns:
@@ -375,4 +400,8 @@ def decode_masks(sample: Sample | MaskSource, image_size: tuple[int, int] | None
             "masks (COCO segmentation, YOLO segment, mask folders)")
     if len(masks) != sample.num_boxes:
         raise ValueError(f"sample {sample.image!r} has {sample.num_boxes} boxes but {len(masks)} masks")
+    if isinstance(masks, np.ndarray):  # already rendered (N, H, W)
+        if masks.ndim != 3:
+            raise ValueError(f"sample {sample.image!r}: rendered masks must be (N, H, W), got shape {masks.shape}")
+        return masks if masks.dtype == bool else masks != 0
     return masks.decode()

@@ -26,11 +26,9 @@ raise, because the class list cannot be read in part.
 
 from __future__ import annotations
 
-import bisect
 import json
 import math
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,71 +37,17 @@ import numpy as np
 from ..errors import AnnotationError
 from ..masks import SegmentationMasks, rle_counts_from_string
 from ..records import ReadReport, Sample, SampleList
-from .common import finish
+from .common import JsonLocator, finish
 from .errorpolicy import check_on_error, handle_error
 from .paths import join_image_path, read_text
 from .registry import register_format
 
 __all__ = ["read_coco", "parse_coco"]
 
-_WS = re.compile(r"[ \t\n\r]*")
-
-
-class _JsonLocator:
-    """Finds the line where ``section[index]`` starts in the JSON text; used only for errors."""
-
-    def __init__(self, text: str | None):
-        self.text = text
-        self._starts: dict[str, list[int]] = {}
-        self._newlines: list[int] | None = None
-
-    def line(self, section: str, index: int) -> int | None:
-        if self.text is None:
-            return None
-        if section not in self._starts:
-            self._starts[section] = self._scan(section)
-        starts = self._starts[section]
-        if index >= len(starts):
-            return None
-        if self._newlines is None:
-            self._newlines = [m.start() for m in re.finditer("\n", self.text)]
-        return bisect.bisect_left(self._newlines, starts[index]) + 1
-
-    def _scan(self, section: str) -> list[int]:
-        text, decoder = self.text or "", json.JSONDecoder()
-        try:
-            pos = _WS.match(text, 0).end()
-            if text[pos:pos + 1] != "{":
-                return []
-            pos = _WS.match(text, pos + 1).end()
-            while text[pos:pos + 1] == '"':
-                key, pos = json.decoder.scanstring(text, pos + 1)
-                pos = _WS.match(text, pos).end() + 1  # the colon
-                pos = _WS.match(text, pos).end()
-                if key == section and text[pos:pos + 1] == "[":
-                    starts = []
-                    pos = _WS.match(text, pos + 1).end()
-                    while text[pos:pos + 1] not in ("]", ""):
-                        starts.append(pos)
-                        _, pos = decoder.raw_decode(text, pos)
-                        pos = _WS.match(text, pos).end()
-                        if text[pos:pos + 1] == ",":
-                            pos = _WS.match(text, pos + 1).end()
-                    return starts
-                _, pos = decoder.raw_decode(text, pos)
-                pos = _WS.match(text, pos).end()
-                if text[pos:pos + 1] != ",":
-                    break
-                pos = _WS.match(text, pos + 1).end()
-        except (ValueError, IndexError):
-            pass
-        return []
-
-
 class _Where:
     """Builds errors that name the file, the line and the record."""
 
-    def __init__(self, path: str, locator: _JsonLocator):
+    def __init__(self, path: str, locator: JsonLocator):
         self.path, self.locator = path, locator
 
     def error(self, section: str, index: int, record: Any, message: str) -> AnnotationError:
@@ -151,12 +95,13 @@ def _check_polygons(segm: list, image_size: tuple[int, int] | None) -> list[np.n
         raise ValueError("the image record has no 'height'/'width', which masks need")
     parts = []
     for k, part in enumerate(segm):
-        if not isinstance(part, list) or not all(_is_number(v) for v in part):
+        arr = np.array(part) if isinstance(part, list) else None
+        if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iuf" or not np.isfinite(arr).all():
             raise ValueError(f"segmentation polygon {k} must be a list of finite numbers")
-        if len(part) % 2 or len(part) < 6:
+        if len(arr) % 2 or len(arr) < 6:
             raise ValueError(f"segmentation polygon {k} must hold x, y pairs of at least 3 points, "
-                             f"got {len(part)} numbers")
-        parts.append(np.asarray(part, np.float64))
+                             f"got {len(arr)} numbers")
+        parts.append(arr.astype(np.float64, copy=False))
     return parts
 
 
@@ -284,7 +229,7 @@ def parse_coco(
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise AnnotationError(f"not valid JSON: {exc.msg} (column {exc.colno})", path, exc.lineno) from None
-    where = _Where(path, _JsonLocator(text))
+    where = _Where(path, JsonLocator(text))
     if not isinstance(data, Mapping) or not isinstance(data.get("images"), list):
         raise AnnotationError("expected a JSON object with an 'images' list (COCO format)", path,
                               1 if text is not None else None)

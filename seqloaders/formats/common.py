@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import bisect
+import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..records import ReadReport, Sample, SampleList
 from .errorpolicy import warn_summary
 
-__all__ = ["IMAGE_EXTENSIONS", "image_size_of", "finish", "is_image_file", "list_images", "natural_key"]
+__all__ = ["JsonLocator", "IMAGE_EXTENSIONS", "image_size_of", "finish", "is_image_file", "list_images",
+           "natural_key"]
 
 #: File extensions treated as images when a reader lists a folder (lower case, with the dot).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jfif", ".pbm", ".pgm", ".ppm")
 
+_FIRST_BYTES = 1 << 12
 _HEADER_BYTES = 1 << 16
 
 
@@ -55,14 +60,21 @@ def image_size_of(path: str) -> tuple[int, int]:
     from ..imageio import decode_image, probe_image
 
     with open(path, "rb") as f:
-        head = f.read(_HEADER_BYTES)
+        head = f.read(_FIRST_BYTES)
         info = probe_image(head)
-        if info is None and len(head) == _HEADER_BYTES:  # large EXIF block: read the rest
-            head += f.read()
+        for more in (_HEADER_BYTES - _FIRST_BYTES, -1):  # a large EXIF block comes before the size
+            if info is not None or len(head) < _FIRST_BYTES:
+                break
+            chunk = f.read(more)
+            if not chunk:
+                break
+            head += chunk
             info = probe_image(head)
     if info is not None:
         return info.size
-    return tuple(decode_image(head, path=path).shape[:2])  # type: ignore[return-value]
+    with open(path, "rb") as f:
+        data = f.read()
+    return tuple(decode_image(data, path=path).shape[:2])  # type: ignore[return-value]
 
 
 def finish(samples: list[Sample], report: ReadReport, class_names: Iterable[str], on_error: str,
@@ -77,3 +89,71 @@ def finish(samples: list[Sample], report: ReadReport, class_names: Iterable[str]
     result = SampleList(samples, report=report, class_names=tuple(class_names))
     result.meta = dict(meta or {})
     return result
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+class JsonLocator:
+    """Finds the line where a top-level key's value, or ``key[index]``, starts in JSON text.
+
+    Used only to word errors: the text is scanned once, on the first error, so valid files cost
+    nothing.
+    """
+
+    def __init__(self, text: str | None):
+        self.text = text
+        self._values: dict[str, int] | None = None
+        self._items: dict[str, list[int]] = {}
+        self._newlines: list[int] | None = None
+
+    def line(self, key: str, index: int | None = None) -> int | None:
+        """The 1-based line of ``key``'s value (``index`` None) or of its ``index``-th element."""
+        if self.text is None:
+            return None
+        if self._values is None:
+            self._scan()
+        if index is None:
+            pos = self._values.get(key)  # type: ignore[union-attr]
+        else:
+            items = self._items.get(key, [])
+            pos = items[index] if index < len(items) else None
+        if pos is None:
+            return None
+        if self._newlines is None:
+            self._newlines = [m.start() for m in re.finditer("\n", self.text)]
+        return bisect.bisect_left(self._newlines, pos) + 1
+
+    def _scan(self) -> None:
+        self._values = {}
+        text, decoder = self.text or "", json.JSONDecoder()
+        try:
+            pos = _WS.match(text, 0).end()
+            if text[pos:pos + 1] != "{":
+                return
+            pos = _WS.match(text, pos + 1).end()
+            while text[pos:pos + 1] == '"':
+                key, pos = json.decoder.scanstring(text, pos + 1)
+                pos = _WS.match(text, pos).end() + 1  # the colon
+                pos = _WS.match(text, pos).end()
+                self._values.setdefault(key, pos)
+                if text[pos:pos + 1] == "[":
+                    starts: list[int] = []
+                    pos = _WS.match(text, pos + 1).end()
+                    while text[pos:pos + 1] not in ("]", ""):
+                        starts.append(pos)
+                        _, pos = decoder.raw_decode(text, pos)
+                        pos = _WS.match(text, pos).end()
+                        if text[pos:pos + 1] != ",":
+                            break
+                        pos = _WS.match(text, pos + 1).end()
+                    self._items.setdefault(key, starts)
+                    pos += 1  # the closing bracket
+                else:
+                    _, pos = decoder.raw_decode(text, pos)
+                pos = _WS.match(text, pos).end()
+                if text[pos:pos + 1] != ",":
+                    break
+                pos = _WS.match(text, pos + 1).end()
+        except (ValueError, IndexError):
+            pass

@@ -1,0 +1,373 @@
+"""YOLO (Ultralytics / Darknet) ``labels/*.txt`` annotations: boxes, segments and poses.
+
+Source box format: REL_CXCYWH (``class cx cy w h``, normalised by the image width and height),
+converted to XYXY pixels with each image's size, read from the image header (JPEG and PNG are
+not decoded).
+
+Layout: every image ``.../images/<split>/<name>.jpg`` has its labels in
+``.../labels/<split>/<name>.txt`` (the last ``images`` folder of the path becomes ``labels``;
+an image path without an ``images`` folder has its ``.txt`` next to it). An image without a
+label file, or with an empty one, has no objects (N = 0). One line per object:
+
+- detection: ``class cx cy w h``;
+- segment: ``class x1 y1 x2 y2 ... xn yn`` (n >= 3, normalised): the box is the polygon's
+  extent and the polygon is kept as a lazy mask (:class:`~seqloaders.masks.SegmentationMasks`);
+  lines with boxes in a segment dataset get their box as mask;
+- pose (the dataset YAML has ``kpt_shape: [K, D]``): ``class cx cy w h`` followed by K keypoints
+  of D values ``x y [v]``; with D = 2, a keypoint at (0, 0) is "not labelled" (v = 0) and every
+  other one visible (v = 2).
+
+Class names come from the dataset YAML (``names``: a list or ``{id: name}``), read with
+``yaml.safe_load``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import AnnotationError, ImageError
+from ..masks import SegmentationMasks
+from ..records import ReadReport, Sample, SampleList
+from .common import finish, image_size_of, is_image_file, list_images
+from .errorpolicy import check_on_error, handle_error
+from .paths import read_text
+from .registry import register_format
+
+__all__ = ["read_yolo", "parse_yolo_labels", "YoloLabels", "load_yolo_config", "yolo_label_path"]
+
+_TOLERANCE = 1e-6
+
+
+class YoloLabels:
+    """The objects of one YOLO label file, in pixels.
+
+    Attributes:
+        boxes: (N, 4) float32 XYXY pixels.
+        labels: (N,) int64 class ids.
+        polygons: N entries, a (2P,) float64 pixel polygon or None (box lines), or None when the
+            file has no segment line.
+        keypoints: (N, K, 3) float32 pixels and visibility, or None (not a pose dataset).
+    """
+
+    __slots__ = ("boxes", "labels", "polygons", "keypoints")
+
+    def __init__(self, boxes: np.ndarray, labels: np.ndarray, polygons: list | None, keypoints: np.ndarray | None):
+        self.boxes, self.labels, self.polygons, self.keypoints = boxes, labels, polygons, keypoints
+
+
+def parse_yolo_labels(
+    text: str,
+    image_size: tuple[int, int],
+    *,
+    path: str = "<string>",
+    keypoint_shape: tuple[int, int] | None = None,
+    num_classes: int | None = None,
+) -> YoloLabels:
+    """Parse the text of one YOLO label file (no file I/O).
+
+    Source box format: REL_CXCYWH, converted to XYXY pixels of an image of ``image_size``.
+
+    Args:
+        text: the file's content.
+        image_size: (H, W) of the image the labels belong to.
+        path: the file name used in error messages.
+        keypoint_shape: (K, D) for pose labels (D = 2 or 3), None otherwise.
+        num_classes: refuse class ids >= this, if given.
+
+    Returns:
+        A :class:`YoloLabels`.
+
+    Raises:
+        AnnotationError: a malformed line (wrong field count, not a number, a class id that is
+            not a non-negative integer, a coordinate outside [0, 1]), naming file and line.
+
+    Example:
+        >>> parse_yolo_labels("0 0.5 0.5 0.5 1.0", (100, 200)).boxes.tolist()
+        [[50.0, 0.0, 150.0, 100.0]]
+    """
+    h, w = image_size
+    scale = np.array([w, h], np.float64)
+    boxes, labels, polygons, keypoints = [], [], [], []
+    any_polygon = False
+    for lineno, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            values = np.array([float(f) for f in fields], np.float64)
+        except ValueError:
+            bad = next(f for f in fields if not _is_float(f))
+            raise AnnotationError(f"expected numbers, got {bad[:40]!r}", path, lineno) from None
+        cls = values[0]
+        if not np.isfinite(values).all():
+            raise AnnotationError("every value must be finite", path, lineno)
+        if cls < 0 or cls != int(cls):
+            raise AnnotationError(f"class id must be a non-negative integer, got {fields[0]!r}", path, lineno)
+        if num_classes is not None and cls >= num_classes:
+            raise AnnotationError(f"class id {int(cls)} is out of range: the dataset has {num_classes} classes "
+                                  f"(ids 0..{num_classes - 1})", path, lineno)
+        coords = values[1:]
+        n = len(fields)
+        if keypoint_shape is not None:
+            k, d = keypoint_shape
+            if n != 5 + k * d:
+                raise AnnotationError(f"a pose line has 5 + {k} keypoints x {d} values = {5 + k * d} fields, "
+                                      f"got {n}", path, lineno)
+            kp = coords[4:].reshape(k, d)
+            _check_normalised(np.concatenate([coords[:4], kp[:, :2].reshape(-1)]), fields, path, lineno)
+            points = np.zeros((k, 3), np.float32)
+            points[:, :2] = kp[:, :2] * scale
+            if d == 3:
+                if not np.isin(kp[:, 2], (0, 1, 2)).all():
+                    raise AnnotationError("keypoint visibility must be 0, 1 or 2", path, lineno)
+                points[:, 2] = kp[:, 2]
+            else:
+                points[:, 2] = np.where((kp[:, :2] != 0).any(axis=1), 2, 0)
+            keypoints.append(points)
+            box = _centre_box(coords[:4], scale)
+            polygon = None
+        elif n == 5:
+            _check_normalised(coords, fields, path, lineno)
+            box, polygon = _centre_box(coords, scale), None
+        elif n >= 7 and n % 2 == 1:
+            _check_normalised(coords, fields, path, lineno)
+            polygon = coords.reshape(-1, 2) * scale
+            box = (*polygon.min(axis=0), *polygon.max(axis=0))
+            polygon = polygon.reshape(-1)
+            any_polygon = True
+        else:
+            raise AnnotationError(
+                f"expected 5 fields (class cx cy w h) or an odd count of at least 7 (class and x y pairs of a "
+                f"polygon), got {n}" + (" (a pose line? give the dataset YAML with kpt_shape)" if n > 7 else ""),
+                path, lineno)
+        boxes.append(box)
+        labels.append(int(cls))
+        polygons.append(polygon)
+    count = len(boxes)
+    return YoloLabels(
+        boxes=np.array(boxes, np.float32).reshape(count, 4),
+        labels=np.array(labels, np.int64),
+        polygons=polygons if any_polygon else None,
+        keypoints=np.array(keypoints, np.float32).reshape(count, *keypoint_shape[:1], 3)
+        if keypoint_shape is not None else None,
+    )
+
+
+def _check_normalised(positions: np.ndarray, fields: list[str], path: str, lineno: int) -> None:
+    if (positions < -_TOLERANCE).any() or (positions > 1 + _TOLERANCE).any():
+        raise AnnotationError("coordinates must be normalised to [0, 1] by the image width and height, got "
+                              f"{' '.join(fields[1:])[:80]!r}", path, lineno)
+
+
+def _centre_box(c: np.ndarray, scale: np.ndarray) -> tuple[float, float, float, float]:
+    cx, cy = c[0] * scale[0], c[1] * scale[1]
+    hw, hh = c[2] * scale[0] / 2, c[3] * scale[1] / 2
+    return cx - hw, cy - hh, cx + hw, cy + hh
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def yolo_label_path(image_path: str) -> str:
+    """The label file of an image: the last ``images`` folder becomes ``labels``, the suffix ``.txt``.
+
+    Example:
+        >>> yolo_label_path("data/images/train/a.jpg").replace(os.sep, "/")
+        'data/labels/train/a.txt'
+    """
+    parts = os.path.normpath(image_path).split(os.sep)
+    for k in range(len(parts) - 2, -1, -1):
+        if parts[k] == "images":
+            parts[k] = "labels"
+            break
+    return os.path.splitext(os.sep.join(parts))[0] + ".txt"
+
+
+def load_yolo_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Load an Ultralytics dataset YAML (``data.yaml``) safely and resolve its paths.
+
+    ``path`` (the dataset root) is resolved relative to the YAML file's folder; ``train``,
+    ``val`` and ``test`` relative to the root.
+
+    Returns:
+        The YAML mapping with ``path`` made absolute, ``names`` as a tuple of strings, and
+        ``kpt_shape`` as a (K, D) tuple when present.
+
+    Raises:
+        AnnotationError: invalid YAML or malformed ``names``/``kpt_shape``, naming file and line.
+
+    Example:
+        >>> load_yolo_config("coco8/data.yaml")["names"][:2]            # doctest: +SKIP
+        ('person', 'bicycle')
+    """
+    import yaml
+
+    path = os.fspath(path)
+    text = read_text(path)
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise AnnotationError(f"not valid YAML: {reason}", path, mark.line + 1 if mark else None) from None
+    if not isinstance(config, Mapping):
+        raise AnnotationError("expected a YAML mapping with 'train', 'val' and 'names'", path, 1)
+    config = dict(config)
+    folder = os.path.dirname(os.path.abspath(path))
+    root = config.get("path") or folder
+    config["path"] = os.path.normpath(os.path.join(folder, str(root)))
+    names = config.get("names")
+    if isinstance(names, Mapping):
+        keys = sorted(names)
+        if keys != list(range(len(keys))):
+            raise AnnotationError(f"'names' must map ids 0..{len(keys) - 1} to names, got ids {keys[:10]}", path,
+                                  _yaml_key_line(text, "names"))
+        names = [names[k] for k in keys]
+    if names is not None:
+        if not isinstance(names, list):
+            raise AnnotationError("'names' must be a list or a mapping of id to name", path,
+                                  _yaml_key_line(text, "names"))
+        config["names"] = tuple(str(n) for n in names)
+    if config.get("kpt_shape") is not None:
+        kpt = config["kpt_shape"]
+        if not (isinstance(kpt, list) and len(kpt) == 2 and all(isinstance(v, int) for v in kpt)
+                and kpt[0] > 0 and kpt[1] in (2, 3)):
+            raise AnnotationError(f"'kpt_shape' must be [K, 2] or [K, 3], got {kpt!r}", path,
+                                  _yaml_key_line(text, "kpt_shape"))
+        config["kpt_shape"] = (kpt[0], kpt[1])
+    return config
+
+
+def _yaml_key_line(text: str, key: str) -> int | None:
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.startswith(f"{key}:"):
+            return lineno
+    return None
+
+
+def _split_images(config: Mapping[str, Any], split: str, yaml_path: str) -> list[str]:
+    entry = config.get(split)
+    if not entry:
+        have = [k for k in ("train", "val", "test") if config.get(k)]
+        raise ValueError(f"{yaml_path}: no {split!r} entry; this dataset has: {', '.join(have) or 'none'} "
+                         "(pass split=...)")
+    images: list[str] = []
+    for item in entry if isinstance(entry, list) else [entry]:
+        images += _images_of(os.path.join(config["path"], str(item)))
+    return images
+
+
+def _images_of(location: str) -> list[str]:
+    if os.path.isdir(location):
+        return list_images(location)
+    if os.path.isfile(location) and location.lower().endswith(".txt"):
+        folder = os.path.dirname(location)
+        with open(location, encoding="utf-8-sig") as f:
+            return [os.path.normpath(os.path.join(folder, line.strip())) for line in f if line.strip()]
+    raise FileNotFoundError(f"no such image folder or list file: {location!r}")
+
+
+@register_format("yolo")
+def read_yolo(
+    path: str | os.PathLike,
+    *,
+    split: str = "train",
+    class_names: Sequence[str] | None = None,
+    keypoint_shape: tuple[int, int] | None = None,
+    on_error: str = "raise",
+) -> SampleList:
+    """Read a YOLO dataset: boxes, segment polygons or pose keypoints.
+
+    Source box format: REL_CXCYWH (normalised centre boxes), converted to XYXY pixels with the
+    size read from each image's header.
+
+    Args:
+        path: the dataset YAML (``data.yaml``, then ``split`` picks ``train``/``val``/``test``),
+            an images folder (``.../images/train``), or a ``.txt`` list of image paths.
+        split: the YAML entry to read.
+        class_names: the class names; default: ``names`` from the YAML, else ``"0".."C-1"``.
+        keypoint_shape: (K, D) of pose labels; default: ``kpt_shape`` from the YAML.
+        on_error: "raise" (default), "warn" or "skip" an image with a malformed label file
+            (or an unreadable image).
+
+    Returns:
+        A :class:`SampleList`, one sample per image (``image_size`` set), with
+        ``class_names`` and ``report``. Pose datasets also carry ``meta["flip_idx"]`` when the
+        YAML has it.
+
+    Raises:
+        FileNotFoundError: the YAML, folder, list or an image is missing.
+        AnnotationError: malformed YAML or label line, naming file and line.
+
+    Example:
+        >>> samples = sl.read_yolo("coco8/data.yaml", split="val")          # doctest: +SKIP
+        >>> samples.class_names[:2]                                         # doctest: +SKIP
+        ('person', 'bicycle')
+    """
+    check_on_error(on_error)
+    path = os.fspath(path)
+    meta: dict[str, Any] = {}
+    if os.path.isfile(path) and path.lower().endswith((".yaml", ".yml")):
+        config = load_yolo_config(path)
+        images = _split_images(config, split, path)
+        if class_names is None and config.get("names") is not None:
+            class_names = config["names"]
+        if keypoint_shape is None and config.get("kpt_shape") is not None:
+            keypoint_shape = config["kpt_shape"]
+        if config.get("flip_idx") is not None:
+            meta["flip_idx"] = tuple(config["flip_idx"])
+    else:
+        images = _images_of(path)
+    report = ReadReport(path=path)
+    num_classes = len(class_names) if class_names is not None else None
+
+    parsed: list[tuple[str, tuple[int, int], YoloLabels]] = []
+    for image in images:
+        if not is_image_file(image):
+            continue
+        label_file = yolo_label_path(image)
+        try:
+            size = image_size_of(image)
+        except ImageError as exc:
+            if on_error == "raise":
+                raise
+            handle_error(AnnotationError(f"cannot read the image size: {exc.reason}", image), on_error, report)
+            continue
+        try:
+            text = read_text(label_file) if os.path.isfile(label_file) else ""
+            labels = parse_yolo_labels(text, size, path=label_file, keypoint_shape=keypoint_shape,
+                                       num_classes=num_classes)
+        except AnnotationError as exc:
+            handle_error(exc, on_error, report)
+            continue
+        parsed.append((image, size, labels))
+
+    has_masks = any(lab.polygons is not None for _, _, lab in parsed)
+    samples = []
+    for image, size, lab in parsed:
+        masks = None
+        if has_masks:
+            polygons = lab.polygons or [None] * len(lab.boxes)
+            masks = SegmentationMasks(
+                [("polygon", [p if p is not None else _box_polygon(b)]) for p, b in zip(polygons, lab.boxes)], size)
+        samples.append(Sample._trusted(image=image, boxes=lab.boxes, labels=lab.labels, image_size=size,
+                                       attributes={}, keypoints=lab.keypoints, masks=masks,
+                                       meta={"label_file": yolo_label_path(image)}))
+    if class_names is None:
+        top = max((int(s.labels.max()) for s in samples if s.num_boxes), default=-1)
+        class_names = tuple(str(k) for k in range(top + 1))
+    return finish(samples, report, class_names, on_error, meta)
+
+
+def _box_polygon(box: np.ndarray) -> np.ndarray:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return np.array([x0, y0, x0, y1, x1, y1, x1, y0], np.float64)
