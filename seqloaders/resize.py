@@ -73,7 +73,11 @@ def resize_image(
     if (nh, nw) == (h, w):
         region[...] = image
     else:
-        interp = cv2.INTER_AREA if nh < h and nw < w else cv2.INTER_LINEAR
-        resized = cv2.resize(image, (nw, nh), interpolation=interp)
-        region[...] = resized
+        # area averaging only for strong shrinking; up to 2x (what is left after a reduced JPEG
+        # decode) bilinear is as sharp and about 8x cheaper
+        interp = cv2.INTER_AREA if nh * 2 < h or nw * 2 < w else cv2.INTER_LINEAR
+        if region.flags.c_contiguous:
+            cv2.resize(image, (nw, nh), dst=region, interpolation=interp)
+        else:
+            region[...] = cv2.resize(image, (nw, nh), interpolation=interp)
     return out, Placement((nh / h, nw / w), (float(oy), float(ox)))

@@ -191,10 +191,11 @@ class DetectionSequence(keras.utils.PyDataset):
         self._perm_cache: tuple[int, np.ndarray] | None = None
         self._skipped: dict[str, str] = {}
         self._batch_stats: dict[tuple[int, int], dict[str, int]] = {}
+        self._totals: dict[str, int] = {}
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_lock", "_pool", "_pool_pid", "_perm_cache", "_skipped", "_batch_stats"):
+        for key in ("_lock", "_pool", "_pool_pid", "_perm_cache", "_skipped", "_batch_stats", "_totals"):
             state.pop(key, None)
         return state
 
@@ -244,7 +245,11 @@ class DetectionSequence(keras.utils.PyDataset):
         else:
             y = self.encoder.encode_batch(samples, self.image_size, stats)
         with self._lock:
-            self._batch_stats[(self.epoch, index)] = stats
+            self._batch_stats[(self.epoch, index)] = stats  # keyed: asking twice does not count twice
+            if len(self._batch_stats) > 4 * len(self):  # fold old epochs into running totals
+                for key in [k for k in self._batch_stats if k[0] < self.epoch - 1]:
+                    for name, value in self._batch_stats.pop(key).items():
+                        self._totals[name] = self._totals.get(name, 0) + value
         return x, y
 
     # -- the batch ------------------------------------------------------------------------------
@@ -306,7 +311,7 @@ class DetectionSequence(keras.utils.PyDataset):
         errors = []
         for attempt in range(min(_MAX_REPLACEMENTS, n)):
             sample = self.samples[int(perm[(pos + attempt) % n])]
-            rng = np.random.default_rng([self.seed, epoch, self.shard[0], pos, attempt])
+            rng = None if self.augment is None else np.random.default_rng([self.seed, epoch, self.shard[0], pos, attempt])
             try:
                 _, loaded, stats = load_sample(sample, self.storage, self.options, self.augment, rng, out=out)
             except Exception as exc:  # noqa: BLE001 - every failure is reported, never swallowed
@@ -342,7 +347,7 @@ class DetectionSequence(keras.utils.PyDataset):
     def report(self) -> LoadReport:
         """What was skipped or dropped so far (in this process; worker processes keep their own)."""
         with self._lock:
-            stats = list(self._batch_stats.values())
+            stats = [*self._batch_stats.values(), self._totals]
             skipped = dict(self._skipped)
         total = {key: sum(s.get(key, 0) for s in stats)
                  for key in ("skip_events", "boxes_without_area", "boxes_not_encoded")}

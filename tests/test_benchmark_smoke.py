@@ -1,0 +1,44 @@
+"""Smoke test of the throughput benchmark (seqloaders.benchmark): quick mode on a tiny set.
+
+Runs in-process, only the ceiling (a) and DetectionSequence (d), one warm-up and one measured
+epoch; it checks that the machinery produces numbers, not what they are.
+"""
+
+import importlib.util
+import math
+import re
+
+import seqloaders as sl
+from seqloaders.benchmark import BenchConfig, DatasetSpec, plot_results, run_benchmark
+
+
+def test_quick_benchmark_reports_numbers(tmp_path):
+    toy = sl.make_toy_dataset(tmp_path / "toy", num_images=16)
+    spec = DatasetSpec("widerface", toy.annotations, options={"images_dir": toy.images})
+    config = BenchConfig(variants=("a", "d"), workers=(1,), epochs=1, warmup=1, batch_size=4, isolate=False,
+                         memory_factor=2)
+
+    result = run_benchmark(spec, config, quick=True)
+
+    for variant in ("a", "d"):
+        run = result.get(variant, 1)
+        assert run is not None and run.ok, run and run.error
+        assert run.images_per_epoch == 16
+        assert len(run.epoch_seconds) == 1 and len(run.warmup_seconds) == 1
+        assert math.isfinite(run.median) and run.median > 0
+        assert run.peak_rss_mb is None or run.peak_rss_mb > 0
+    ratio, which = result.ratio("d", "a", 1)
+    assert ratio > 0 and which == "d/a"
+    assert result.memory is not None and result.memory.large.images_per_epoch == 32
+
+    table = result.table()
+    assert re.search(r"^\(a\) .*\s1\s+\d+\s+\[\d+-\d+\]", table, re.M), table
+    assert re.search(r"^\(d\) .*\s1\s+\d+\s+\[\d+-\d+\]", table, re.M), table
+    assert re.search(r"^\(d\)/\(a\)\s+\d+\.\d\d", table, re.M), table
+    assert "QUICK MODE" in table
+    markdown = result.markdown()
+    assert "## Machine" in markdown and "| (d)  DetectionSequence" in markdown
+    if importlib.util.find_spec("matplotlib") is None:  # the plot needs the `bench` extra
+        return
+    plot_results(result, str(tmp_path / "throughput.png"))
+    assert (tmp_path / "throughput.png").stat().st_size > 0
