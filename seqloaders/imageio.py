@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import ImageError
 
-__all__ = ["decode_image", "probe_image", "ImageInfo", "choose_reduction", "DEFAULT_MAX_PIXELS"]
+__all__ = ["decode_image", "decode_mask", "probe_image", "ImageInfo", "choose_reduction", "DEFAULT_MAX_PIXELS"]
 
 #: Images declaring more pixels than this are refused before decoding (override per call).
 DEFAULT_MAX_PIXELS = 1 << 28  # 268 M pixels, ~800 MB as RGB
@@ -187,3 +187,29 @@ def decode_image(
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     return image
+
+
+def decode_mask(data: bytes, *, path: str | None = None) -> np.ndarray:
+    """Decode an encoded mask image to (H, W) bool: a pixel is in the mask when it is non-zero.
+
+    The file is read at its own depth (a 16-bit mask with value 1 stays in the mask), grey, RGB
+    and RGBA alike; for RGBA a pixel counts when a colour channel is non-zero and it is not
+    fully transparent.
+
+    Raises:
+        ImageError: empty, corrupt or unsupported file (the message names ``path``).
+
+    Example:
+        >>> import cv2, numpy as np
+        >>> ok, png = cv2.imencode(".png", np.eye(3, dtype=np.uint8))
+        >>> decode_mask(png.tobytes()).sum()
+        3
+    """
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if image is None:
+        raise ImageError("cannot decode the mask image (empty, corrupt or unsupported format)", path)
+    if image.ndim == 2:
+        return image != 0
+    if image.shape[2] == 4:
+        return image[..., :3].any(axis=2) & (image[..., 3] != 0)
+    return image.any(axis=2)

@@ -239,19 +239,12 @@ def read_mask_file(path: str | os.PathLike) -> np.ndarray:
         >>> read_mask_file("masks/0a7d30b2.png").shape                   # doctest: +SKIP
         (256, 320)
     """
-    import cv2  # the decoder is only needed when masks are actually read
+    from .imageio import decode_mask  # OpenCV is only needed when masks are actually read
 
     path = os.fspath(path)
     with open(path, "rb") as f:
         data = f.read()
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
-    if image is None:
-        raise ValueError(f"{path}: cannot decode the mask image (empty, corrupt or unsupported format)")
-    if image.ndim == 2:
-        return image != 0
-    if image.shape[2] == 4:
-        return image[..., :3].any(axis=2) & (image[..., 3] != 0)
-    return image.any(axis=2)
+    return decode_mask(data, path=path)
 
 
 def mask_boxes(masks: np.ndarray) -> np.ndarray:

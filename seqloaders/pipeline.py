@@ -91,14 +91,14 @@ def load_sample(
         to_decoded = (1.0 / reduce, 1.0 / reduce)
     else:
         to_decoded = (dh / source_size[0], dw / source_size[1])
-    current = sample.replace(boxes=scale_boxes(sample.boxes, to_decoded), image_size=(dh, dw),
+    current = sample._evolve(boxes=scale_boxes(sample.boxes, to_decoded), image_size=(dh, dw),
                              keypoints=_scale_keypoints(sample.keypoints, to_decoded))
     if options.augment_at == "source" and augment is not None:
         image, current = augment(image, current, rng)
     resized, place = resize_image(image, options.image_size, options.resize, options.pad_value,
                                   out=out if augment is None or options.augment_at == "source" else None)
-    current = current.replace(boxes=scale_boxes(current.boxes, place.scale, place.offset),
-                              image_size=options.image_size,
+    current = current._evolve(boxes=scale_boxes(current.boxes, place.scale, place.offset),
+                              image_size=tuple(options.image_size),
                               keypoints=_scale_keypoints(current.keypoints, place.scale, place.offset))
     if options.augment_at == "output" and augment is not None:
         resized, current = augment(resized, current, rng)
@@ -110,12 +110,11 @@ def load_sample(
             resized = out
     boxes = clip_boxes(current.boxes, options.image_size)
     keep = valid_box_mask(boxes)
+    current = current._evolve(boxes=boxes)
     stats = {}
     if not keep.all():
         stats["boxes_without_area"] = int((~keep).sum())
-        current = current.replace(boxes=boxes).select(keep)
-    else:
-        current = current.replace(boxes=boxes)
+        current = current.select(keep)
     return resized, current, stats
 
 

@@ -138,6 +138,11 @@ class Sample:
         """A copy with some fields changed (``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
 
+    def _evolve(self, **changes: Any) -> "Sample":
+        """:meth:`replace` without re-validation, for library code whose arrays are already
+        well-formed (the per-sample hot path)."""
+        return _trusted_sample(**{**self.__dict__, **changes})
+
     def select(self, keep: np.ndarray) -> "Sample":
         """A copy with only the boxes selected by ``keep`` (bool mask or indices), attributes and
         keypoints kept aligned."""

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import EncodingError
 from ..records import Sample
 from .base import TargetEncoder
+from .boxbatch import COLLISIONS, collision_order, flatten_boxes
 
 __all__ = ["AnchorGridEncoder", "encode_anchor_grids", "decode_anchor_grids", "YOLOV3_ANCHORS", "YOLOV3_STRIDES"]
 
@@ -30,7 +31,6 @@ YOLOV3_STRIDES: tuple[int, ...] = (8, 16, 32)
 
 BOX_CHANNELS = ("x", "y", "w", "h", "obj")
 CODINGS = ("image", "cell")
-COLLISIONS = ("largest", "first", "last")
 
 
 def _check_anchors(anchors: Sequence, strides: Sequence[int]) -> tuple[list[np.ndarray], tuple[int, ...]]:
@@ -98,24 +98,13 @@ def encode_anchor_grids(
     shapes = grid_shapes(image_size, steps)
     batch = len(boxes)
     outs = [np.zeros((batch, rows, cols, len(a), depth), np.float32) for (rows, cols), a in zip(shapes, sets)]
-    counts = [len(np.asarray(b).reshape(-1, 4)) for b in boxes]
-    total = sum(counts)
+    flat_boxes = flatten_boxes(boxes, labels, image_size, num_classes)
+    total = flat_boxes.total
     if total == 0:
         return outs, 0
-    b = np.concatenate([np.asarray(x, np.float64).reshape(-1, 4) for x in boxes])
-    lab = np.concatenate([np.asarray(x, np.int64).reshape(-1) for x in labels])
-    if len(lab) != total:
-        raise EncodingError(f"got {total} boxes but {len(lab)} labels in the batch")
-    owner = np.repeat(np.arange(batch), counts)
-    seq = np.concatenate([np.arange(n) for n in counts])
-    b = np.clip(b, 0, [w, h, w, h])
-    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    valid = np.isfinite(b).all(axis=1) & (bw > 0) & (bh > 0)
-    if c and valid.any():
-        bad = valid & ((lab < 0) | (lab >= c))
-        if bad.any():
-            raise EncodingError(f"label {lab[bad][0]} is out of range for num_classes={num_classes}")
-    idx = np.flatnonzero(valid)
+    b, lab, owner = flat_boxes.boxes, flat_boxes.labels, flat_boxes.owner
+    bw, bh = flat_boxes.widths, flat_boxes.heights
+    idx = np.flatnonzero(flat_boxes.valid)
     if len(idx) == 0:
         return outs, total
     # the best anchor over all scales, by the IoU of the sizes (first anchor on ties)
@@ -141,12 +130,7 @@ def encode_anchor_grids(
     offset = (np.cumsum(sizes) - sizes)[scale]
     pos = ((owner[idx] * rows + row) * cols + col) * num_a + anchor  # position inside its scale
     key = offset + pos
-    if collision == "largest":
-        prio = np.argsort(-(bw * bh)[idx], kind="stable")
-    elif collision == "last":
-        prio = np.lexsort((-seq[idx], owner[idx]))
-    else:
-        prio = np.arange(len(idx))
+    prio = collision_order(flat_boxes, idx, collision)
     _, first = np.unique(key[prio], return_index=True)
     keep = prio[first]  # indices into idx
     dropped = total - len(keep)

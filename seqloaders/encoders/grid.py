@@ -6,15 +6,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import EncodingError
 from ..records import Sample
 from .base import TargetEncoder
+from .boxbatch import COLLISIONS, collision_order, flatten_boxes
 
 __all__ = ["GridEncoder", "encode_grid", "decode_grid"]
 
 BOX_CHANNELS = ("obj", "x", "y", "w", "h")
 CELL_POINTS = ("center", "top_left")
-COLLISIONS = ("largest", "first", "last")
 
 
 def _grid_hw(grid_size: int | tuple[int, int]) -> tuple[int, int]:
@@ -58,21 +57,12 @@ def encode_grid(
     order = [channels.index(name) for name in BOX_CHANNELS]  # where obj, x, y, w, h go
     batch = len(boxes)
     out = np.zeros((batch, rows, cols, 5 + c), np.float32)
-    counts = [len(b) for b in boxes]
-    total = sum(counts)
+    flat_boxes = flatten_boxes(boxes, labels, image_size, num_classes)
+    total = flat_boxes.total
     if total == 0:
         return out, 0
-    b = np.concatenate([np.asarray(x, np.float64).reshape(-1, 4) for x in boxes])
-    lab = np.concatenate([np.asarray(x, np.int64).reshape(-1) for x in labels])
-    owner = np.repeat(np.arange(batch), counts)
-    seq = np.concatenate([np.arange(n) for n in counts])
-    b = np.clip(b, 0, [w, h, w, h])
-    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    valid = np.isfinite(b).all(axis=1) & (bw > 0) & (bh > 0)
-    if c and valid.any():
-        bad = valid & ((lab < 0) | (lab >= c))
-        if bad.any():
-            raise EncodingError(f"label {lab[bad][0]} is out of range for num_classes={num_classes}")
+    b, lab, owner = flat_boxes.boxes, flat_boxes.labels, flat_boxes.owner
+    bw, bh = flat_boxes.widths, flat_boxes.heights
     if cell_point == "center":
         px, py = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
     else:
@@ -80,11 +70,8 @@ def encode_grid(
     gx, gy = px / w * cols, py / h * rows
     col = np.clip(np.floor(gx), 0, cols - 1).astype(np.int64)  # a point on the right border: last cell
     row = np.clip(np.floor(gy), 0, rows - 1).astype(np.int64)
-    idx = np.flatnonzero(valid)
-    if collision == "largest":
-        idx = idx[np.argsort(-(bw * bh)[idx], kind="stable")]
-    elif collision == "last":
-        idx = idx[np.lexsort((-seq[idx], owner[idx]))]
+    idx = np.flatnonzero(flat_boxes.valid)
+    idx = idx[collision_order(flat_boxes, idx, collision)]
     cell = (owner[idx] * rows + row[idx]) * cols + col[idx]
     _, first = np.unique(cell, return_index=True)
     keep = idx[first]

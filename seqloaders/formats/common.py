@@ -12,7 +12,7 @@ from typing import Any
 from ..records import ReadReport, Sample, SampleList
 from .errorpolicy import warn_summary
 
-__all__ = ["JsonLocator", "IMAGE_EXTENSIONS", "image_size_of", "finish", "is_image_file", "list_images",
+__all__ = ["JsonLocator", "IMAGE_EXTENSIONS", "image_size_of", "finish", "is_image_file", "is_number", "list_images",
            "natural_key"]
 
 #: File extensions treated as images when a reader lists a folder (lower case, with the dot).
@@ -20,6 +20,15 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", "
 
 _FIRST_BYTES = 1 << 12
 _HEADER_BYTES = 1 << 16
+
+
+def is_number(text: str) -> bool:
+    """True when ``text`` parses as a float (``nan`` and ``inf`` included)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def is_image_file(name: str, extensions: Iterable[str] = IMAGE_EXTENSIONS) -> bool:

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import AnnotationError
 from ..records import ReadReport, Sample, SampleList
+from .common import is_number
 from .errorpolicy import check_on_error, handle_error, warn_summary
 from .paths import join_image_path, read_text
 from .registry import register_format
@@ -32,14 +33,6 @@ __all__ = ["read_wider_face", "parse_wider_face", "WIDER_FACE_ATTRIBUTES"]
 #: Attribute names in the order of the official readme.
 WIDER_FACE_ATTRIBUTES = ("blur", "expression", "illumination", "invalid", "occlusion", "pose")
 _FIELDS = 4 + len(WIDER_FACE_ATTRIBUTES)
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 class _Entry:
@@ -79,7 +72,6 @@ def parse_wider_face(
     check_on_error(on_error)
     report = ReadReport(path=path)
     lines = text.splitlines()
-    n = len(lines)
     entries, errors = _scan(lines, path, check_fields=False)
     if errors:  # broken structure: rescan checking every box line, so errors point at the right line
         entries, errors = _scan(lines, path, check_fields=True)
@@ -168,7 +160,7 @@ def _read_entry(lines: list[str], i: int, path: str, check_fields: bool) -> tupl
     """Read the path and count lines at ``i``; return the entry and the index after it."""
     n = len(lines)
     image = lines[i].strip()
-    if len(image.split()) != 1 or _is_number(image):
+    if len(image.split()) != 1 or is_number(image):
         raise AnnotationError(f"expected an image path, got {image[:80]!r}", path, i + 1)
     if i + 1 >= n or not lines[i + 1].strip():
         raise AnnotationError(f"missing box count after image path {image!r}", path, i + 2)
@@ -182,7 +174,7 @@ def _read_entry(lines: list[str], i: int, path: str, check_fields: bool) -> tupl
     first = i + 2
     if count == 0:
         # The official files follow a count of 0 with one placeholder line of numbers.
-        if first < n and lines[first].strip() and _is_number(lines[first].split()[0]):
+        if first < n and lines[first].strip() and is_number(lines[first].split()[0]):
             first += 1
         return _Entry(image, i + 1, first, 0), first
     if first + count > n:
@@ -202,7 +194,7 @@ def _next_path_line(lines: list[str], i: int) -> int:
     """Resynchronise after an error: the next line that looks like an image path."""
     while i < len(lines):
         fields = lines[i].split()
-        if len(fields) == 1 and not _is_number(fields[0]):
+        if len(fields) == 1 and not is_number(fields[0]):
             return i
         i += 1
     return i

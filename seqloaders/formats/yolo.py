@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import AnnotationError, ImageError
 from ..masks import SegmentationMasks
 from ..records import ReadReport, Sample, SampleList
-from .common import finish, image_size_of, is_image_file, list_images
+from .common import finish, image_size_of, is_image_file, is_number, list_images
 from .errorpolicy import check_on_error, handle_error
 from .paths import read_text
 from .registry import register_format
@@ -100,7 +100,7 @@ def parse_yolo_labels(
         try:
             values = np.array([float(f) for f in fields], np.float64)
         except ValueError:
-            bad = next(f for f in fields if not _is_float(f))
+            bad = next(f for f in fields if not is_number(f))
             raise AnnotationError(f"expected numbers, got {bad[:40]!r}", path, lineno) from None
         cls = values[0]
         if not np.isfinite(values).all():
@@ -167,14 +167,6 @@ def _centre_box(c: np.ndarray, scale: np.ndarray) -> tuple[float, float, float, 
     cx, cy = c[0] * scale[0], c[1] * scale[1]
     hw, hh = c[2] * scale[0] / 2, c[3] * scale[1] / 2
     return cx - hw, cy - hh, cx + hw, cy + hh
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def yolo_label_path(image_path: str) -> str:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import ImageError, RecordError
+from ..imageio import decode_mask
 from ..records import Sample
 from .example import decode_example, encode_example
 
@@ -120,14 +121,14 @@ class PngMasks:
 
     def __getitem__(self, index: int) -> np.ndarray:
         """Mask ``index`` as (H, W) bool."""
-        data = self.pngs[index]
-        mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-        if mask is None:
-            raise ImageError(f"mask {index} is not a readable PNG")
+        try:
+            mask = decode_mask(self.pngs[index])
+        except ImageError:
+            raise ImageError(f"mask {index} is not a readable PNG") from None
         if mask.shape != self.image_size:
             raise ImageError(f"mask {index} is {mask.shape[0]}x{mask.shape[1]}, the image "
                              f"{self.image_size[0]}x{self.image_size[1]}")
-        return mask > 0
+        return mask
 
     def decode(self) -> np.ndarray:
         """(N, H, W) bool, one mask per object."""
