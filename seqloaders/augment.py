@@ -18,7 +18,7 @@ import numpy as np
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import time
 
 from .geometry import clip_boxes, valid_box_mask  # noqa: E402
-from .records import Sample  # noqa: E402
+from .records import VALID_REGION, Sample  # noqa: E402
 
 __all__ = ["Augmenter", "AlbumentationsAugmenter", "FunctionAugmenter", "as_augmenter", "detection_preset",
            "PRESETS"]
@@ -46,8 +46,8 @@ class Augmenter(abc.ABC):
         ...
 
 
-def _prepare_boxes(image: np.ndarray, sample: Sample) -> np.ndarray:
-    """Indices of the boxes that albumentations can take: clipped to the image, non-degenerate."""
+def _prepare_boxes(image: np.ndarray, sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+    """The boxes clipped to the image, and the indices of those albumentations can take (non-degenerate)."""
     h, w = image.shape[:2]
     boxes = clip_boxes(sample.boxes, (h, w))
     return boxes, np.flatnonzero(valid_box_mask(boxes))
@@ -104,14 +104,28 @@ class AlbumentationsAugmenter(Augmenter):
                                  "add keypoint_params=A.KeypointParams(format='xy', remove_invisible=False)")
             # albumentations indexes pixels (a flip maps x to W - 1 - x); ours is the continuous frame
             fields["keypoints"] = sample.keypoints[..., :2].reshape(-1, 2) - 0.5
+        masks = sample.masks if isinstance(sample.masks, np.ndarray) else None
+        if masks is not None and len(masks):
+            fields["masks"] = masks.view(np.uint8) if masks.dtype == bool else masks  # OpenCV has no bool
+        region = sample.meta.get(VALID_REGION)
+        if region is not None:
+            fields["mask"] = region.view(np.uint8)
         result = pipe(image=image, bboxes=bboxes, **fields)
         out_boxes = np.asarray(result["bboxes"], np.float32).reshape(-1, bboxes.shape[1])
-        index = keep[np.rint(out_boxes[:, 4]).astype(np.int64)]
+        index = np.rint(out_boxes[:, 4]).astype(np.int64)  # column 4 carries each box's index in the sample
         changes = {"boxes": out_boxes[:, :4], "image_size": result["image"].shape[:2]}
         if sample.keypoints is not None:
             kp = sample.keypoints.copy()
             kp[..., :2] = np.asarray(result["keypoints"], np.float32)[:, :2].reshape(kp.shape[0], kp.shape[1], 2) + 0.5
             changes["keypoints"] = kp[index]
+        if masks is not None:
+            if len(masks):
+                moved = np.asarray(result["masks"]).reshape(len(masks), *result["image"].shape[:2])
+                changes["masks"] = moved[index] != 0
+            else:
+                changes["masks"] = np.zeros((0, *result["image"].shape[:2]), bool)
+        if region is not None:
+            changes["meta"] = {**sample.meta, VALID_REGION: np.asarray(result["mask"]) != 0}
         out = sample.select(index).replace(**changes)
         return np.ascontiguousarray(result["image"]), out
 
@@ -134,25 +148,37 @@ class FunctionAugmenter(Augmenter):
     ``fn(image=..., bboxes=..., labels=...) -> {"image", "bboxes", "labels"}``, boxes XYXY pixels.
 
     If the function accepts an ``rng`` keyword it receives the generator; otherwise it must be
-    deterministic. If it changes the number of boxes, per-box attributes cannot be matched and
+    deterministic. Samples with rendered masks need a function with a ``masks`` keyword
+    ((N, H, W) bool in, the moved masks out under ``"masks"``). If it changes the number of
+    boxes, per-box attributes cannot be matched and
     are removed from the augmented sample.
     """
 
     def __init__(self, fn: Any):
         self.fn = fn
         try:
-            self._takes_rng = "rng" in inspect.signature(fn).parameters
+            parameters = inspect.signature(fn).parameters
         except (TypeError, ValueError):
-            self._takes_rng = False
+            parameters = {}
+        self._takes_rng = "rng" in parameters
+        self._takes_masks = "masks" in parameters
 
     def __call__(self, image, sample, rng):
         kwargs = {"rng": rng} if self._takes_rng else {}
+        has_masks = isinstance(sample.masks, np.ndarray)
+        if has_masks:
+            if not self._takes_masks:
+                raise ValueError(f"{sample.image}: this sample has rendered masks but the augmentation function "
+                                 f"{getattr(self.fn, '__name__', self.fn)!r} takes no 'masks' argument, so they would "
+                                 "no longer match the image; accept masks=(N, H, W) and return them")
+            kwargs["masks"] = sample.masks.copy()
         result = self.fn(image=image, bboxes=sample.boxes.copy(), labels=sample.labels.copy(), **kwargs)
         boxes = np.asarray(result["bboxes"], np.float32).reshape(-1, 4)
         labels = np.asarray(result.get("labels", sample.labels), np.int64)
         new_image = np.ascontiguousarray(result["image"])
         if len(boxes) == sample.num_boxes:
-            out = sample.replace(boxes=boxes, labels=labels, image_size=new_image.shape[:2])
+            changes = {"masks": np.asarray(result["masks"]) != 0} if has_masks else {}
+            out = sample.replace(boxes=boxes, labels=labels, image_size=new_image.shape[:2], **changes)
         else:
             out = sample.replace(boxes=boxes, labels=labels, attributes={}, keypoints=None, masks=None,
                                  image_size=new_image.shape[:2])
@@ -164,6 +190,10 @@ class FunctionAugmenter(Augmenter):
 
 def detection_preset(strength: str = "standard") -> Any:
     """A standard detection augmentation (albumentations): flip, colour, affine.
+
+    Boxes, keypoints (kept even when they leave the image) and masks follow the image. The flip
+    does not swap left and right keypoints; for pose data use :class:`HorizontalFlipAugmenter`
+    with a flip index.
 
     Args:
         strength: "light" (flip and colour) or "standard" (plus scale/shift/rotate affine).
@@ -177,7 +207,8 @@ def detection_preset(strength: str = "standard") -> Any:
         ops.append(A.Affine(scale=(0.8, 1.2), translate_percent=(-0.1, 0.1), rotate=(-10, 10), p=0.7))
     elif strength != "light":
         raise ValueError(f"unknown strength {strength!r}; available: light, standard")
-    return A.Compose(ops, bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"], min_visibility=0.3))
+    return A.Compose(ops, bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"], min_visibility=0.3),
+                     keypoint_params=A.KeypointParams(format="xy", remove_invisible=False))
 
 
 PRESETS = {"detection": detection_preset, "detection-light": lambda: detection_preset("light")}

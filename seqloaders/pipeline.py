@@ -13,8 +13,9 @@ import numpy as np
 
 from .geometry import clip_boxes, scale_boxes, valid_box_mask
 from .imageio import DEFAULT_MAX_PIXELS, choose_reduction, decode_image, probe_image
-from .records import Sample
-from .resize import resize_image, target_content_size
+from .masks import decode_masks
+from .records import VALID_REGION, Sample
+from .resize import place_label_map, resize_image, target_content_size
 from .storage.base import Storage
 
 __all__ = ["LoadOptions", "load_sample"]
@@ -34,6 +35,10 @@ class LoadOptions:
             (augment the decoded image, then resize: for crop-heavy pipelines).
         reduced_decode: decode JPEGs at the smallest DCT scale that keeps enough pixels.
         max_pixels: refuse images whose header declares more pixels.
+        masks: render ``sample.masks`` (polygons, RLE, mask files) to (N, H, W) bool at the output
+            size, moved by the same resize and augmentation as the image (for mask encoders);
+            when False the loaded sample carries no masks. With letterbox or augmentation,
+            ``sample.meta["valid_region"]`` then marks the pixels that show the image.
     """
 
     image_size: tuple[int, int]
@@ -42,6 +47,7 @@ class LoadOptions:
     augment_at: str = "output"
     reduced_decode: bool = True
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    masks: bool = False
 
     def __post_init__(self):
         if self.resize not in ("stretch", "letterbox"):
@@ -72,8 +78,8 @@ def load_sample(
         out: optional (H, W, 3) uint8 array the image is written into.
 
     Returns:
-        The (H, W, 3) uint8 RGB image, the sample with boxes in its pixels (clipped to it,
-        zero-size boxes removed) and counters (``boxes_without_area``: boxes removed because they
+        The (H, W, 3) uint8 RGB image, the sample with boxes (and keypoints, and masks when
+        ``options.masks``) in its pixels (boxes clipped to it, zero-size boxes removed) and counters (``boxes_without_area``: boxes removed because they
         had no area inside the image).
     """
     data = storage.read(sample.image)
@@ -91,14 +97,31 @@ def load_sample(
         to_decoded = (1.0 / reduce, 1.0 / reduce)
     else:
         to_decoded = (dh / source_size[0], dw / source_size[1])
+    masks = _source_masks(sample, source_size) if options.masks else None
     current = sample._evolve(boxes=scale_boxes(sample.boxes, to_decoded), image_size=(dh, dw),
-                             keypoints=_scale_keypoints(sample.keypoints, to_decoded))
+                             keypoints=_scale_keypoints(sample.keypoints, to_decoded), masks=None)
     if options.augment_at == "source" and augment is not None:
+        if masks is not None:  # source pixels → decoded pixels, then they travel with the image
+            region = np.ones((dh, dw), bool)
+            current = current._evolve(masks=_place_masks(masks, (dh, dw), to_decoded),
+                                      meta={**current.meta, VALID_REGION: region})
+            masks = None
         image, current = augment(image, current, rng)
     resized, place = resize_image(image, options.image_size, options.resize, options.pad_value,
                                   out=out if augment is None or options.augment_at == "source" else None)
+    meta = current.meta
+    if masks is not None:  # straight from source pixels to the output: one nearest-neighbour pass
+        scale = (to_decoded[0] * place.scale[0], to_decoded[1] * place.scale[1])
+        masks = _place_masks(masks, options.image_size, scale, place.offset)
+        if options.resize == "letterbox" or augment is not None:
+            meta = {**meta, VALID_REGION: _place_region(source_size, options.image_size, scale, place.offset)}
+    elif current.masks is not None:
+        masks = _place_masks(current.masks, options.image_size, place.scale, place.offset)
+        if VALID_REGION in meta:
+            meta = {**meta, VALID_REGION: _place_masks(meta[VALID_REGION], options.image_size, place.scale,
+                                                       place.offset)}
     current = current._evolve(boxes=scale_boxes(current.boxes, place.scale, place.offset),
-                              image_size=tuple(options.image_size),
+                              image_size=tuple(options.image_size), masks=masks, meta=meta,
                               keypoints=_scale_keypoints(current.keypoints, place.scale, place.offset))
     if options.augment_at == "output" and augment is not None:
         resized, current = augment(resized, current, rng)
@@ -116,6 +139,32 @@ def load_sample(
         stats["boxes_without_area"] = int((~keep).sum())
         current = current.select(keep)
     return resized, current, stats
+
+
+def _source_masks(sample: Sample, source_size: tuple[int, int]) -> np.ndarray:
+    """The sample's masks rendered in source pixels: (N, H, W) bool, checked against the image."""
+    masks = decode_masks(sample, image_size=source_size)
+    if masks.shape[1:] != tuple(source_size):
+        raise ValueError(f"{sample.image}: the masks are {masks.shape[1]}x{masks.shape[2]} but the image is "
+                         f"{source_size[0]}x{source_size[1]} (H x W); a mask must cover its image pixel for pixel")
+    return masks
+
+
+def _place_masks(masks: np.ndarray, size: tuple[int, int], scale: tuple[float, float],
+                 offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Masks moved by ``out = in * scale + offset`` into an image of ``size``, nearest neighbour, 0 outside."""
+    return place_label_map(masks, size, (1.0 / scale[0], 1.0 / scale[1]), offset, fill=0)
+
+
+def _place_region(source_size: tuple[int, int], size: tuple[int, int], scale: tuple[float, float],
+                  offset: tuple[float, float]) -> np.ndarray:
+    """(H, W) bool: the output pixels that show the source image (False on letterbox padding).
+
+    Placing a 1x1 image that spans the whole source is the same nearest-neighbour test as placing
+    the full-size ``ones`` array, without allocating it.
+    """
+    return place_label_map(np.ones((1, 1), bool), size, (1.0 / (scale[0] * source_size[0]),
+                                                         1.0 / (scale[1] * source_size[1])), offset, fill=False)
 
 
 def _scale_keypoints(keypoints, scale, offset=(0.0, 0.0)):

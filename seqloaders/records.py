@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Sample", "BoxFormat", "SampleList", "ReadReport"]
+__all__ = ["Sample", "BoxFormat", "SampleList", "ReadReport", "VALID_REGION"]
+
+#: ``Sample.meta`` key of an (H, W) bool map of the pixels that show the image, set by the loading
+#: pipeline when it renders masks and the resize (letterbox padding) or the augmentation (borders
+#: brought in) can leave pixels that show nothing. Augmenters move it like a mask; mask encoders
+#: mark the pixels outside it as ignored.
+VALID_REGION = "valid_region"
 
 
 class BoxFormat(str, enum.Enum):
@@ -193,7 +199,9 @@ class Sample:
             parts.append(f"attributes={sorted(self.attributes)}")
         if self.keypoints is not None:
             parts.append(f"keypoints={self.keypoints.shape[1]}")
-        if self.masks is not None:
+        if isinstance(self.masks, np.ndarray):
+            parts.append(f"masks={self.masks.shape}")
+        elif self.masks is not None:
             parts.append("masks=lazy")
         return f"Sample({', '.join(parts)})"
 

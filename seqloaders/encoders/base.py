@@ -30,6 +30,9 @@ class TargetEncoder(abc.ABC):
 
     output_shape: tuple[int, ...]
     dtype: np.dtype | type = np.float32
+    #: True when ``encode_sample`` reads ``sample.masks``: the Sequence then renders them to
+    #: (N, H, W) bool at the output size, moved by the same resize and augmentation as the image.
+    needs_masks: bool = False
 
     @abc.abstractmethod
     def encode_sample(self, sample: Sample, image_size: tuple[int, int]) -> np.ndarray:

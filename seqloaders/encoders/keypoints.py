@@ -14,7 +14,7 @@ import numpy as np
 
 from ..augment import Augmenter
 from ..errors import EncodingError
-from ..records import Sample
+from ..records import VALID_REGION, Sample
 from .base import TargetEncoder
 from .padded import _select_slots
 
@@ -499,8 +499,12 @@ class HorizontalFlipAugmenter(Augmenter):
                 raise ValueError(f"{sample.image}: cannot flip masks of type {type(masks).__name__} (a lazy source); "
                                  "render them to an (N, H, W) array before augmenting, or pass masks='drop'")
             masks = None
+        meta = sample.meta
+        if VALID_REGION in meta:
+            meta = {**meta, VALID_REGION: np.ascontiguousarray(meta[VALID_REGION][:, ::-1])}
         flipped = np.ascontiguousarray(image[:, ::-1])
-        return flipped, sample.replace(boxes=boxes, keypoints=keypoints, masks=masks, image_size=flipped.shape[:2])
+        return flipped, sample.replace(boxes=boxes, keypoints=keypoints, masks=masks, meta=meta,
+                                       image_size=flipped.shape[:2])
 
     def __repr__(self) -> str:
         index = "None" if self.flip_index is None else f"<{len(self.flip_index)} keypoints>"

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import EncodingError
-from ..records import Sample
+from ..records import VALID_REGION, Sample
+from ..resize import letterbox_geometry, place_label_map
 from .base import TargetEncoder
 from .padded import OVERFLOWS, _select_slots
 
@@ -30,15 +31,6 @@ __all__ = [
     "masks_to_boxes",
     "resize_label_map",
 ]
-
-_MODES = ("stretch", "letterbox")
-
-
-def _nearest_index(n_in: int, n_out: int) -> np.ndarray:
-    """Source index of each output pixel: the input pixel under the output pixel's centre."""
-    idx = np.floor((np.arange(n_out) + 0.5) * (n_in / n_out)).astype(np.int64)
-    return np.minimum(idx, n_in - 1)
-
 
 def resize_label_map(
     labels: np.ndarray,
@@ -73,8 +65,6 @@ def resize_label_map(
         >>> resize_label_map(np.array([[1, 2]], np.uint8), (4, 4), mode="letterbox").tolist()
         [[255, 255, 255, 255], [1, 1, 2, 2], [1, 1, 2, 2], [255, 255, 255, 255]]
     """
-    if mode not in _MODES:
-        raise ValueError(f"unknown resize mode {mode!r}; available: {', '.join(_MODES)}")
     labels = np.asarray(labels)
     if labels.ndim < 2 or labels.shape[-1] == 0 or labels.shape[-2] == 0:
         raise ValueError(f"labels must be (..., H, W) with H, W > 0, got shape {labels.shape}")
@@ -84,18 +74,12 @@ def resize_label_map(
     if oh <= 0 or ow <= 0:
         raise ValueError(f"image_size must be positive (H, W), got {tuple(image_size)}")
     h, w = labels.shape[-2:]
-    if mode == "stretch":
-        return labels[..., _nearest_index(h, oh)[:, None], _nearest_index(w, ow)[None, :]]
     pad = np.asarray(ignore_index).astype(labels.dtype)
-    if pad != ignore_index:
+    if mode == "letterbox" and pad != ignore_index:
         raise ValueError(f"ignore_index={ignore_index} does not fit labels of dtype {labels.dtype}; "
                          "use 0 for masks, or a wider dtype")
-    s = min(oh / h, ow / w)  # the arithmetic of seqloaders.resize_image
-    nh, nw = max(1, min(oh, round(h * s))), max(1, min(ow, round(w * s)))
-    oy, ox = (oh - nh) // 2, (ow - nw) // 2
-    out = np.full((*labels.shape[:-2], oh, ow), pad, labels.dtype)
-    out[..., oy:oy + nh, ox:ox + nw] = labels[..., _nearest_index(h, nh)[:, None], _nearest_index(w, nw)[None, :]]
-    return out
+    nh, nw, oy, ox = letterbox_geometry((h, w), (oh, ow), mode)
+    return place_label_map(labels, (oh, ow), (h / nh, w / nw), (oy, ox), fill=pad)
 
 
 def _sample_masks(sample: Sample, image_size: tuple[int, int], encoder: str) -> np.ndarray:
@@ -127,6 +111,7 @@ def encode_semantic_mask(
     crowd: np.ndarray | None = None,
     crowd_to_ignore: bool = False,
     label_offset: int = 0,
+    valid: np.ndarray | None = None,
 ) -> np.ndarray:
     """Paint instance masks into one class map.
 
@@ -144,6 +129,8 @@ def encode_semantic_mask(
         crowd: (N,) bool, the crowd instances (COCO ``iscrowd``), or None.
         crowd_to_ignore: paint crowd instances as ``ignore_index`` instead of their class.
         label_offset: added to every label (1 shifts 0-based object classes past a background 0).
+        valid: (H, W) bool, the pixels that show the image; the others (letterbox padding,
+            borders an augmentation brought in) become ``ignore_index``. None: all valid.
 
     Returns:
         (H, W) int32 class map.
@@ -170,6 +157,10 @@ def encode_semantic_mask(
         raise EncodingError(f"class {values[bad][0]} (label {values[bad][0] - label_offset} + label_offset "
                             f"{label_offset}) is out of range for num_classes={num_classes}")
     out = np.full(masks.shape[1:], background, np.int32)
+    if valid is not None:
+        if valid.shape != out.shape:
+            raise EncodingError(f"valid region has shape {valid.shape} but the masks are {out.shape}")
+        out[~valid] = ignore_index
     if n == 0:
         return out
     if crowd_to_ignore and crowd is not None:
@@ -180,6 +171,8 @@ def encode_semantic_mask(
         order = np.argsort(~is_crowd, kind="stable")  # crowds first, then the rest, each in sample order
         masks, values = masks[order], values[order]
     covered = masks.any(axis=0)
+    if valid is not None:
+        covered &= valid
     last = n - 1 - np.argmax(masks[::-1], axis=0)  # the last instance over each pixel
     out[covered] = values[last[covered]]
     return out
@@ -191,8 +184,10 @@ class SemanticMaskEncoder(TargetEncoder):
     Pixels of no object get ``background``; each object paints its label (plus
     ``label_offset``), a later object over an earlier one; crowd objects
     (``sample.attributes["iscrowd"]``) are painted as ``ignore_index`` when ``crowd_to_ignore``,
-    under the other objects. An image without objects is all ``background``. ``sample.masks``
-    must be the rendered (N, H, W) masks at the output size (see the module docstring).
+    under the other objects. An image without objects is all ``background``. Pixels that show
+    no image (letterbox padding, borders brought in by augmentation: ``sample.meta["valid_region"]``,
+    set by the Sequence) are ``ignore_index`` when ``padding_to_ignore``. ``sample.masks`` must be
+    the rendered (N, H, W) masks at the output size (see the module docstring).
 
     Args:
         num_classes: classes of the map, background included.
@@ -204,6 +199,7 @@ class SemanticMaskEncoder(TargetEncoder):
         label_offset: added to every box label (1 when labels are 0-based object classes and
             the background is 0).
         crowd_key: the attribute holding the crowd flags.
+        padding_to_ignore: mark pixels outside the sample's valid region as ``ignore_index``.
 
     Example:
         >>> import numpy as np, seqloaders as sl
@@ -213,6 +209,8 @@ class SemanticMaskEncoder(TargetEncoder):
         >>> SemanticMaskEncoder(num_classes=2, label_offset=1).encode_sample(s, (4, 4)).tolist()
         [[0, 0, 0, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]]
     """
+
+    needs_masks = True
 
     def __init__(
         self,
@@ -224,6 +222,7 @@ class SemanticMaskEncoder(TargetEncoder):
         image_size: tuple[int, int] | None = None,
         label_offset: int = 0,
         crowd_key: str = "iscrowd",
+        padding_to_ignore: bool = True,
     ):
         if int(num_classes) < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -239,6 +238,7 @@ class SemanticMaskEncoder(TargetEncoder):
         self.image_size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
         self.label_offset = int(label_offset)
         self.crowd_key = crowd_key
+        self.padding_to_ignore = bool(padding_to_ignore)
         self.output_shape = self.image_size if self.image_size is not None else (None, None)
         self.dtype = np.int32
 
@@ -252,8 +252,9 @@ class SemanticMaskEncoder(TargetEncoder):
         self._check_size(image_size)
         masks = _sample_masks(sample, image_size, "SemanticMaskEncoder")
         crowd = sample.attributes.get(self.crowd_key)
+        valid = sample.meta.get(VALID_REGION) if self.padding_to_ignore else None
         return encode_semantic_mask(masks, sample.labels, self.num_classes, self.background, self.ignore_index,
-                                    crowd, self.crowd_to_ignore, self.label_offset)
+                                    crowd, self.crowd_to_ignore, self.label_offset, valid)
 
     def encode_batch(self, samples: Sequence[Sample], image_size: tuple[int, int],
                      stats: dict[str, int] | None = None) -> np.ndarray:
@@ -368,6 +369,8 @@ class InstanceMaskEncoder(TargetEncoder):
         >>> enc.decode(y)[0].tolist()
         [[1.0, 1.0, 4.0, 3.0]]
     """
+
+    needs_masks = True
 
     def __init__(
         self,
