@@ -225,8 +225,8 @@ class MaskFiles:
         return out
 
 
-def read_mask_file(path: str | os.PathLike) -> np.ndarray:
-    """Read one mask image as (H, W) bool: non-zero pixels are the object.
+def read_mask_file(path: str | os.PathLike, storage_options: Mapping[str, Any] | None = None) -> np.ndarray:
+    """Read one mask image (a path or an fsspec URL) as (H, W) bool: non-zero pixels are the object.
 
     8-bit and 16-bit, grey, RGB and RGBA files are accepted; for RGBA, a pixel is in the mask
     when one of its colour channels is non-zero and its alpha is non-zero.
@@ -241,10 +241,10 @@ def read_mask_file(path: str | os.PathLike) -> np.ndarray:
     """
     from .imageio import decode_mask  # OpenCV is only needed when masks are actually read
 
+    from .storage import files
+
     path = os.fspath(path)
-    with open(path, "rb") as f:
-        data = f.read()
-    return decode_mask(data, path=path)
+    return decode_mask(files.read_bytes(path, storage_options), path=path)
 
 
 def mask_boxes(masks: np.ndarray) -> np.ndarray:

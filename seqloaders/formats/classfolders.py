@@ -13,12 +13,15 @@ are found recursively inside each of them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import AnnotationError, ImageError
 from ..records import ReadReport, Sample, SampleList
+from ..storage import files
+from ..storage.remote import attach_storage
 from .common import IMAGE_EXTENSIONS, finish, image_size_of, list_images
 from .errorpolicy import check_on_error, handle_error
 from .registry import register_format
@@ -34,6 +37,7 @@ def read_class_folders(
     extensions: Iterable[str] = IMAGE_EXTENSIONS,
     check_images: bool = False,
     on_error: str = "raise",
+    storage_options: Mapping[str, Any] | None = None,
 ) -> SampleList:
     """Read a class-per-folder image tree for classification.
 
@@ -47,6 +51,8 @@ def read_class_folders(
         check_images: read each image header (JPEG/PNG without decoding) to set ``image_size``
             and find broken files while reading.
         on_error: "raise" (default), "warn" or "skip" a broken image (only with ``check_images``).
+        storage_options: options of the fsspec file system when paths are URLs (``s3://...``);
+            default: the environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` ...).
 
     Returns:
         A :class:`SampleList`, one sample per image (N = 0 boxes), with ``meta["label"]``,
@@ -63,24 +69,23 @@ def read_class_folders(
     """
     check_on_error(on_error)
     root = os.fspath(root)
-    if not os.path.isdir(root):
+    if not files.is_dir(root, storage_options):
         raise FileNotFoundError(f"no such folder: {root!r}")
     if class_names is None:
-        class_names = sorted(d for d in os.listdir(root)
-                             if not d.startswith(".") and os.path.isdir(os.path.join(root, d)))
+        class_names = sorted(d for d in files.list_dir(root, storage_options, kind="dir") if not d.startswith("."))
     else:
-        missing = [c for c in class_names if not os.path.isdir(os.path.join(root, c))]
+        missing = [c for c in class_names if not files.is_dir(files.join(root, c), storage_options)]
         if missing:
             raise FileNotFoundError(f"class folders missing under {root!r}: {', '.join(missing)}")
     report = ReadReport(path=root)
     extensions = tuple(e.lower() for e in extensions)
     samples: list[Sample] = []
     for label, name in enumerate(class_names):
-        for image in list_images(os.path.join(root, name), extensions=extensions):
+        for image in list_images(files.join(root, name), extensions=extensions, storage_options=storage_options):
             size = None
             if check_images:
                 try:
-                    size = image_size_of(image)
+                    size = image_size_of(image, storage_options)
                 except ImageError as exc:
                     handle_error(AnnotationError(f"cannot read the image header: {exc.reason}", image), on_error,
                                  report)
@@ -88,4 +93,4 @@ def read_class_folders(
             samples.append(Sample._trusted(
                 image=image, boxes=np.zeros((0, 4), np.float32), labels=np.zeros(0, np.int64), image_size=size,
                 attributes={}, meta={"label": label, "class_name": name}))
-    return finish(samples, report, class_names, on_error)
+    return attach_storage(finish(samples, report, class_names, on_error), storage_options)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +38,8 @@ import numpy as np
 from ..errors import AnnotationError
 from ..masks import SegmentationMasks, rle_counts_from_string
 from ..records import ReadReport, Sample, SampleList
+from ..storage import files
+from ..storage.remote import attach_storage
 from .common import JsonLocator, finish
 from .errorpolicy import check_on_error, handle_error
 from .paths import join_image_path, read_text
@@ -58,12 +61,37 @@ class _Where:
         return AnnotationError(f"{section}[{index}]{ident}: {message}", self.path, line)
 
 
+_INT64 = 1 << 63
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: Keypoint arrays are dense (objects, K, 3): their size is bounded by this or 16x the file's size.
+_DENSE_KEYPOINT_BYTES = 64 << 20
+
+
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An integer that fits the int64 arrays ids are stored in."""
+    return isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite number that fits the float32 arrays boxes, areas and keypoints are stored in."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and abs(value) <= _FLOAT32_MAX
+
+
+def _json_limit_error(text: str, exc: Exception, path: str) -> AnnotationError:
+    """Word a JSON error that ``json`` reports without a position, finding the line ourselves."""
+    if isinstance(exc, RecursionError):
+        depth, pos = 0, 0
+        for pos, char in enumerate(text):  # the first place nested deeper than 1,000 (strings not skipped)
+            depth += (char in "[{") - (char in "]}")
+            if depth > 1000:
+                break
+        reason = "nested too deeply (more than 1,000 levels of lists or objects)"
+    else:
+        match = re.search(r"\d{4300,}", text)
+        pos = match.start() if match else 0
+        reason = f"a number with more than 4,300 digits ({str(exc).split(':')[0]})"
+    return AnnotationError(f"not valid JSON for a COCO file: {reason}", path, text.count("\n", 0, pos) + 1)
 
 
 def _parse_categories(categories: Any, where: _Where) -> tuple[list[int], list[str], list[list[str]], list]:
@@ -76,7 +104,7 @@ def _parse_categories(categories: Any, where: _Where) -> tuple[list[int], list[s
             raise where.error("categories", i, cat, f"expected an object, got {type(cat).__name__}")
         cid, name = cat.get("id"), cat.get("name")
         if not _is_int(cid):
-            raise where.error("categories", i, cat, f"'id' must be an integer, got {cid!r}")
+            raise where.error("categories", i, cat, f"'id' must be an integer (int64), got {cid!r}")
         if not isinstance(name, str) or not name:
             raise where.error("categories", i, cat, f"'name' must be a non-empty string, got {name!r}")
         if cid in seen:
@@ -118,11 +146,12 @@ def _check_rle(segm: Mapping, image_size: tuple[int, int] | None) -> tuple[str, 
         except ValueError as exc:
             raise ValueError(f"compressed RLE 'counts' is invalid: {exc}") from None
         kind, data = "rle", {"size": [h, w], "counts": counts.encode("ascii")}
-    elif isinstance(counts, list) and all(_is_int(c) and c >= 0 for c in counts):
+    elif isinstance(counts, list) and all(_is_int(c) and 0 <= c < 1 << 32 for c in counts):
         total = sum(counts)
         kind, data = "urle", {"size": [h, w], "counts": np.asarray(counts, np.uint32)}
     else:
-        raise ValueError("RLE 'counts' must be a string (compressed) or a list of non-negative integers")
+        raise ValueError("RLE 'counts' must be a string (compressed) or a list of non-negative integers "
+                         "below 2**32")
     if total != h * w:
         raise ValueError(f"RLE runs cover {total} pixels but the mask has {h}x{w} = {h * w}")
     return kind, data
@@ -150,10 +179,12 @@ def _parse_annotation(ann: Any, images: dict, label_of: dict[int, int]) -> tuple
         raise ValueError(f"'category_id' {cid!r} is not in 'categories' (ids: {known})")
     bbox = ann.get("bbox")
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
-        raise ValueError(f"'bbox' must be [x, y, width, height] (4 finite numbers), got {bbox!r}")
+        raise ValueError(f"'bbox' must be [x, y, width, height] (4 finite numbers of float32 range), got {bbox!r}")
     x, y, bw, bh = bbox
     if bw < 0 or bh < 0:
         raise ValueError(f"'bbox' width and height must be >= 0, got {bbox!r}")
+    if abs(x + bw) > _FLOAT32_MAX or abs(y + bh) > _FLOAT32_MAX:
+        raise ValueError(f"'bbox' corner x + width, y + height is out of float32 range, got {bbox!r}")
     iscrowd = ann.get("iscrowd", 0)
     if iscrowd not in (0, 1) or isinstance(iscrowd, float):
         raise ValueError(f"'iscrowd' must be 0 or 1, got {iscrowd!r}")
@@ -229,6 +260,8 @@ def parse_coco(
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise AnnotationError(f"not valid JSON: {exc.msg} (column {exc.colno})", path, exc.lineno) from None
+        except (ValueError, RecursionError) as exc:  # an integer of > 4300 digits, or nesting too deep
+            raise _json_limit_error(text, exc, path) from None
     where = _Where(path, JsonLocator(text))
     if not isinstance(data, Mapping) or not isinstance(data.get("images"), list):
         raise AnnotationError("expected a JSON object with an 'images' list (COCO format)", path,
@@ -251,7 +284,7 @@ def parse_coco(
                 raise ValueError(f"expected an object, got {type(img).__name__}")
             image_id, file_name = img.get("id"), img.get("file_name")
             if not (_is_int(image_id) or isinstance(image_id, str)):
-                raise ValueError(f"'id' must be an integer or a string, got {image_id!r}")
+                raise ValueError(f"'id' must be an integer (int64) or a string, got {image_id!r}")
             if image_id in sizes or image_id in bad_images:
                 raise ValueError(f"duplicate image id {image_id!r}")
             if not isinstance(file_name, str) or not file_name:
@@ -296,6 +329,14 @@ def parse_coco(
             has_keypoints = True
             num_keypoints = max(num_keypoints, len(parsed.keypoints))
     has_keypoints = has_keypoints or any(keypoint_names)
+    if has_keypoints and text is not None:  # names x objects must not allocate more than the file could hold
+        objects = sum(len(v) for v in per_image.values())
+        dense = objects * num_keypoints * 12
+        if dense > max(_DENSE_KEYPOINT_BYTES, 16 * len(text)):
+            raise AnnotationError(
+                f"{objects} objects with {num_keypoints} keypoints each would need {dense / 2**20:.0f} MiB of keypoint "
+                f"arrays, far more than a file of {len(text) / 2**20:.1f} MiB holds; check the 'keypoints' names in "
+                "'categories' and the length of the annotations' 'keypoints'", path, where.locator.line("categories"))
 
     samples: list[Sample] = []
     dropped_crowd = 0
@@ -358,6 +399,7 @@ def read_coco(
     on_error: str = "raise",
     drop_crowd: bool = False,
     allow_outside_root: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> SampleList:
     """Read a COCO JSON annotation file (boxes, crowd flags, masks, keypoints).
 
@@ -370,6 +412,8 @@ def read_coco(
         on_error: "raise" (default), "warn" or "skip" an image with a malformed record.
         drop_crowd: drop ``iscrowd=1`` boxes (counted in the report).
         allow_outside_root: accept ``file_name`` values that leave ``images_dir``.
+        storage_options: options of the fsspec file system when paths are URLs (``s3://...``);
+            default: the environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` ...).
 
     Returns:
         A :class:`SampleList`: one sample per image record, labels ``0..C-1``, with
@@ -385,8 +429,9 @@ def read_coco(
         ('person', 1)
     """
     annotation_file = os.fspath(annotation_file)
-    text = read_text(annotation_file)
+    text = read_text(annotation_file, storage_options)
     if images_dir is None:
-        images_dir = os.path.dirname(annotation_file)
-    return parse_coco(text, images_dir, path=annotation_file, on_error=on_error, drop_crowd=drop_crowd,
-                      allow_outside_root=allow_outside_root)
+        images_dir = files.dirname(annotation_file)
+    samples = parse_coco(text, images_dir, path=annotation_file, on_error=on_error, drop_crowd=drop_crowd,
+                         allow_outside_root=allow_outside_root)
+    return attach_storage(samples, storage_options)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..records import ReadReport, Sample, SampleList
+from ..storage import files
 from .errorpolicy import warn_summary
 
 __all__ = ["JsonLocator", "IMAGE_EXTENSIONS", "image_size_of", "finish", "is_image_file", "is_number", "list_images",
@@ -44,9 +45,15 @@ def natural_key(text: str) -> tuple:
     return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text))
 
 
-def list_images(folder: str, recursive: bool = True, extensions: Iterable[str] = IMAGE_EXTENSIONS) -> list[str]:
-    """Image files under ``folder`` (hidden files and folders skipped), sorted by path."""
+def list_images(folder: str, recursive: bool = True, extensions: Iterable[str] = IMAGE_EXTENSIONS,
+                storage_options: Mapping[str, Any] | None = None) -> list[str]:
+    """Image files under ``folder`` (a path or URL; hidden files and folders skipped), sorted by path."""
     extensions = tuple(e.lower() for e in extensions)
+    if files.is_url(folder):
+        found = [p for p in files.list_files(folder, storage_options, recursive=recursive)
+                 if is_image_file(p, extensions)]
+        prefix = len(folder.rstrip("/")) + 1
+        return sorted(found, key=lambda p: natural_key(p[prefix:]))
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -56,11 +63,11 @@ def list_images(folder: str, recursive: bool = True, extensions: Iterable[str] =
     return sorted(found, key=lambda p: natural_key(os.path.relpath(p, folder)))
 
 
-def image_size_of(path: str) -> tuple[int, int]:
-    """(H, W) of an image file as displayed (after EXIF orientation), read from its header.
+def image_size_of(path: str, storage_options: Mapping[str, Any] | None = None) -> tuple[int, int]:
+    """(H, W) of an image file (a path or URL) as displayed (after EXIF orientation), read from its header.
 
-    JPEG and PNG sizes come from the first bytes of the file without decoding; other formats
-    are decoded once.
+    JPEG and PNG sizes come from the first bytes of the file without decoding (for a URL, one
+    ranged read); other formats are decoded once.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -68,6 +75,13 @@ def image_size_of(path: str) -> tuple[int, int]:
     """
     from ..imageio import decode_image, probe_image
 
+    if files.is_url(path):
+        head = files.read_range(path, 0, _HEADER_BYTES, storage_options)
+        info = probe_image(head)
+        if info is not None:
+            return info.size
+        data = head if len(head) < _HEADER_BYTES else files.read_bytes(path, storage_options)
+        return tuple(decode_image(data, path=path).shape[:2])  # type: ignore[return-value]
     with open(path, "rb") as f:
         head = f.read(_FIRST_BYTES)
         info = probe_image(head)

@@ -29,6 +29,8 @@ import numpy as np
 from ..errors import AnnotationError, ImageError
 from ..geometry import convert_boxes
 from ..records import BoxFormat, ReadReport, Sample, SampleList
+from ..storage import files
+from ..storage.remote import attach_storage
 from .common import finish, image_size_of
 from .errorpolicy import check_on_error, handle_error
 from .paths import join_image_path, read_text
@@ -37,6 +39,8 @@ from .registry import register_format
 __all__ = ["read_csv", "parse_csv"]
 
 _ROLES = ("image", "boxes", "label", "width", "height")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_MAX_SIDE = 1 << 31
 
 
 class _Row:
@@ -201,7 +205,12 @@ def parse_csv(
             raw = np.array([r.box for r in objects], np.float64).reshape(-1, 4)
             if fmt.is_relative and objects and size is None:
                 raise AnnotationError(f"no image size for {image!r}: relative boxes need it", path, objects[0].line)
-            boxes = convert_boxes(raw, fmt, "xyxy", image_size=size).astype(np.float32)
+            converted = convert_boxes(raw, fmt, "xyxy", image_size=size)
+            too_big = np.flatnonzero(~(np.abs(converted) <= _FLOAT32_MAX).all(axis=1))
+            if too_big.size:
+                r = objects[too_big[0]]
+                raise AnnotationError(f"box {r.box} in {fmt.value} is out of float32 range in pixels", path, r.line)
+            boxes = converted.astype(np.float32)
             inverted = np.flatnonzero((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]))
             if inverted.size:
                 r = objects[inverted[0]]
@@ -229,8 +238,9 @@ def _parse_row(fields: list[str], roles: dict[str, Any], extra_cols: list[int], 
         except ValueError:
             raise AnnotationError(f"width and height must be numbers, got {fields[roles['width']]!r} and "
                                   f"{fields[roles['height']]!r}", path, line) from None
-        if not (w > 0 and h > 0 and w == int(w) and h == int(h)):
-            raise AnnotationError(f"width and height must be positive integers, got {w:g} and {h:g}", path, line)
+        if not (0 < w < _MAX_SIDE and 0 < h < _MAX_SIDE and w == int(w) and h == int(h)):
+            raise AnnotationError(f"width and height must be positive integers below 2**31, got {w:g} and {h:g}",
+                                  path, line)
         size = (int(h), int(w))
     extra = [fields[c].strip() for c in extra_cols]
     if all(not c for c in cells):
@@ -240,8 +250,8 @@ def _parse_row(fields: list[str], roles: dict[str, Any], extra_cols: list[int], 
     except ValueError:
         raise AnnotationError(f"box cells must be 4 numbers (or all empty for an image without objects), "
                               f"got {cells}", path, line) from None
-    if not np.isfinite(box).all():
-        raise AnnotationError(f"box cells must be finite, got {cells}", path, line)
+    if not (np.abs(box) <= _FLOAT32_MAX).all():  # NaN fails too
+        raise AnnotationError(f"box cells must be finite numbers of float32 range, got {cells}", path, line)
     if label is not None and not label:
         raise AnnotationError("empty class label for a box", path, line)
     return _Row(line, box, label, size, extra)
@@ -295,6 +305,7 @@ def read_csv(
     header: bool | None = None,
     on_error: str = "raise",
     allow_outside_root: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> SampleList:
     """Read a CSV file with one row per box.
 
@@ -309,6 +320,8 @@ def read_csv(
         images_dir: root that image paths are relative to; default: the CSV file's folder.
         class_names, attributes, delimiter, header, on_error, allow_outside_root: see
             :func:`parse_csv`.
+        storage_options: options of the fsspec file system when paths are URLs (``s3://...``);
+            default: the environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` ...).
 
     Returns:
         A :class:`SampleList`, one sample per image, with ``class_names`` and ``report``.
@@ -322,19 +335,22 @@ def read_csv(
         ...     "boxes": ["xmin", "ymin", "xmax", "ymax"], "label": "class"})
     """
     path = os.fspath(path)
-    text = read_text(path)
-    root = os.path.dirname(path) if images_dir is None else os.fspath(images_dir)
+    text = read_text(path, storage_options)
+    root = files.dirname(path) if images_dir is None else os.fspath(images_dir)
     fmt = BoxFormat.parse(box_format)
     image_sizes = None
     if fmt.is_relative and not ("width" in columns and "height" in columns):
-        image_sizes = _sizes_from_headers(text, columns, delimiter, header, root, path)
-    return parse_csv(text, columns, box_format=fmt, images_dir=root, class_names=class_names, attributes=attributes,
-                     delimiter=delimiter, header=header, path=path, on_error=on_error,
-                     allow_outside_root=allow_outside_root, image_sizes=image_sizes)
+        image_sizes = _sizes_from_headers(text, columns, delimiter, header, root, path, allow_outside_root,
+                                          storage_options)
+    samples = parse_csv(text, columns, box_format=fmt, images_dir=root, class_names=class_names,
+                        attributes=attributes, delimiter=delimiter, header=header, path=path, on_error=on_error,
+                        allow_outside_root=allow_outside_root, image_sizes=image_sizes)
+    return attach_storage(samples, storage_options)
 
 
 def _sizes_from_headers(text: str, columns: Mapping[str, Any], delimiter: str, header: bool | None, root: str,
-                        path: str) -> dict[str, tuple[int, int]]:
+                        path: str, allow_outside_root: bool = False,
+                        storage_options: Mapping[str, Any] | None = None) -> dict[str, tuple[int, int]]:
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     ref = columns["image"]
     if header is None:
@@ -347,7 +363,7 @@ def _sizes_from_headers(text: str, columns: Mapping[str, Any], delimiter: str, h
         if len(fields) > col and fields[col].strip() and fields[col].strip() not in sizes:
             name = fields[col].strip()
             try:
-                sizes[name] = image_size_of(join_image_path(root, name))
+                sizes[name] = image_size_of(join_image_path(root, name, allow_outside_root), storage_options)
             except (ValueError, ImageError, FileNotFoundError):
                 continue  # reported by the parser as "no image size"
     return sizes

@@ -17,12 +17,16 @@ N = 0. A mask without any foreground pixel, or with another size than its image,
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from ..errors import AnnotationError, ImageError
 from ..masks import MaskFiles, mask_boxes, read_mask_file
 from ..records import ReadReport, Sample, SampleList
+from ..storage import files
+from ..storage.remote import attach_storage
 from .common import finish, image_size_of, list_images, natural_key
 from .errorpolicy import check_on_error, handle_error
 from .registry import register_format
@@ -36,6 +40,7 @@ def read_mask_folders(
     *,
     class_name: str = "object",
     on_error: str = "raise",
+    storage_options: Mapping[str, Any] | None = None,
 ) -> SampleList:
     """Read a dataset stored as one folder per image with one mask file per object.
 
@@ -45,6 +50,8 @@ def read_mask_folders(
         root: the folder holding one ``<id>/`` folder per image.
         class_name: the name of the single class (label 0), e.g. ``"nucleus"``.
         on_error: "raise" (default), "warn" or "skip" an image whose folder or masks are broken.
+        storage_options: options of the fsspec file system when paths are URLs (``s3://...``);
+            default: the environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` ...).
 
     Returns:
         A :class:`SampleList`, one sample per ``<id>`` folder (sorted), with lazy
@@ -62,40 +69,42 @@ def read_mask_folders(
     """
     check_on_error(on_error)
     root = os.fspath(root)
-    if not os.path.isdir(root):
+    if not files.is_dir(root, storage_options):
         raise FileNotFoundError(f"no such folder: {root!r}")
     report = ReadReport(path=root)
     samples: list[Sample] = []
-    for name in sorted((d for d in os.listdir(root) if not d.startswith(".")), key=natural_key):
-        folder = os.path.join(root, name)
-        if not os.path.isdir(folder):
-            continue
+    for name in sorted((d for d in files.list_dir(root, storage_options, kind="dir") if not d.startswith(".")),
+                       key=natural_key):
+        folder = files.join(root, name)
         try:
-            samples.append(_read_one(folder, name))
+            samples.append(_read_one(folder, name, storage_options))
         except AnnotationError as exc:
             handle_error(exc, on_error, report)
-    return finish(samples, report, (class_name,), on_error)
+    return attach_storage(finish(samples, report, (class_name,), on_error), storage_options)
 
 
-def _read_one(folder: str, name: str) -> Sample:
-    images_dir = os.path.join(folder, "images")
-    images = list_images(images_dir, recursive=False) if os.path.isdir(images_dir) else []
-    preferred = [p for p in images if os.path.splitext(os.path.basename(p))[0] == name]
+def _read_one(folder: str, name: str, storage_options: Mapping[str, Any] | None = None) -> Sample:
+    subfolders = files.list_dir(folder, storage_options, kind="dir")
+    images_dir = files.join(folder, "images")
+    images = list_images(images_dir, recursive=False, storage_options=storage_options) \
+        if "images" in subfolders else []
+    preferred = [p for p in images if os.path.splitext(files.basename(p))[0] == name]
     if len(preferred) == 1:
         images = preferred
     if len(images) != 1:
         raise AnnotationError(f"expected one image in images/, found {len(images)}", images_dir)
     image = images[0]
     try:
-        size = image_size_of(image)
+        size = image_size_of(image, storage_options)
     except ImageError as exc:
         raise AnnotationError(f"cannot read the image size: {exc.reason}", image) from None
-    masks_dir = os.path.join(folder, "masks")
-    paths = list_images(masks_dir, recursive=False) if os.path.isdir(masks_dir) else []
+    masks_dir = files.join(folder, "masks")
+    paths = list_images(masks_dir, recursive=False, storage_options=storage_options) \
+        if "masks" in subfolders else []
     boxes = np.zeros((len(paths), 4), np.float32)
     for k, path in enumerate(paths):
         try:
-            mask = read_mask_file(path)
+            mask = read_mask_file(path, storage_options)
         except ValueError as exc:
             raise AnnotationError(str(exc).split(": ", 1)[-1], path) from None
         if mask.shape != size:

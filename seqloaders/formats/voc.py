@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import AnnotationError
 from ..records import ReadReport, Sample, SampleList
+from ..storage import files
+from ..storage.remote import attach_storage
 from .common import finish, natural_key
 from .errorpolicy import check_on_error, handle_error
 from .paths import join_image_path
@@ -38,6 +40,10 @@ __all__ = ["read_voc", "parse_voc_xml", "VOC_CLASSES", "VocObjects"]
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
                "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
                "tvmonitor")
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_INT32 = 1 << 31
 
 
 class _LineTreeBuilder(ET.TreeBuilder):
@@ -109,9 +115,9 @@ def _number(element: ET.Element | None, tag: str, path: str, lines: dict[int, in
     except ValueError:
         raise AnnotationError(f"<{tag}> must be a number, got {child.text.strip()[:40]!r}", path,
                               lines.get(id(child), parent_line)) from None
-    if not np.isfinite(value):
-        raise AnnotationError(f"<{tag}> must be finite, got {child.text.strip()!r}", path,
-                              lines.get(id(child), parent_line))
+    if not abs(value) <= _FLOAT32_MAX:  # NaN and infinities fail too; boxes are float32
+        raise AnnotationError(f"<{tag}> must be finite and within float32 range, got {child.text.strip()[:40]!r}",
+                              path, lines.get(id(child), parent_line))
     return value
 
 
@@ -174,8 +180,8 @@ def parse_voc_xml(data: bytes | str, *, path: str = "<string>", one_based: bool 
         flags = []
         for tag, default in (("difficult", 0), ("truncated", 0), ("occluded", -1)):
             value = _number(obj, tag, path, lines, line, required=False, default=default)
-            if value != int(value):  # type: ignore[arg-type]
-                raise AnnotationError(f"<{tag}> must be an integer, got {value}", path, line)
+            if value != int(value) or not -_INT32 <= value < _INT32:  # type: ignore[arg-type]
+                raise AnnotationError(f"<{tag}> must be an integer (32-bit), got {value:g}", path, line)
             flags.append(int(value))  # type: ignore[arg-type]
         difficult.append(flags[0])
         truncated.append(flags[1])
@@ -198,34 +204,36 @@ def parse_voc_xml(data: bytes | str, *, path: str = "<string>", one_based: bool 
     )
 
 
-def _xml_files(path: str, image_set: str | None) -> tuple[list[str], str | None, str]:
+def _xml_files(path: str, image_set: str | None,
+               storage_options: Mapping[str, Any] | None = None) -> tuple[list[str], str | None, str]:
     """The XML files to read, the default images folder and a name for the report."""
-    if os.path.isfile(path):
+    so = storage_options
+    if files.is_file(path, so):
         if image_set is not None:
             raise ValueError("image_set needs a VOC root folder (with Annotations/ and ImageSets/), not a file")
         return [path], None, path
-    if not os.path.isdir(path):
+    if not files.is_dir(path, so):
         raise FileNotFoundError(f"no such VOC file or folder: {path!r}")
-    annotations = os.path.join(path, "Annotations")
-    if os.path.isdir(annotations):  # a VOC root
-        images = os.path.join(path, "JPEGImages")
+    annotations = files.join(path, "Annotations")
+    if "Annotations" in files.list_dir(path, so, kind="dir"):  # a VOC root
+        images = files.join(path, "JPEGImages")
         if image_set is None:
-            files = [os.path.join(annotations, f) for f in os.listdir(annotations) if f.lower().endswith(".xml")]
-            return sorted(files, key=natural_key), images, annotations
-        list_file = os.path.join(path, "ImageSets", "Main", f"{image_set}.txt")
-        if not os.path.isfile(list_file):
-            main = os.path.join(path, "ImageSets", "Main")
-            have = sorted(f[:-4] for f in os.listdir(main) if f.endswith(".txt")) if os.path.isdir(main) else []
+            found = [files.join(annotations, f) for f in files.list_dir(annotations, so) if f.lower().endswith(".xml")]
+            return sorted(found, key=natural_key), images, annotations
+        list_file = files.join(path, "ImageSets", "Main", f"{image_set}.txt")
+        if not files.is_file(list_file, so):
+            main = files.join(path, "ImageSets", "Main")
+            have = sorted(f[:-4] for f in files.list_dir(main, so) if f.endswith(".txt")) \
+                if files.is_dir(main, so) else []
             raise FileNotFoundError(f"image set {image_set!r} not found: {list_file!r} is missing; "
                                     f"available: {', '.join(have[:20]) or 'none'}")
-        with open(list_file, encoding="utf-8-sig") as f:
-            ids = [line.split()[0] for line in f if line.strip()]
-        return [os.path.join(annotations, i + ".xml") for i in ids], images, list_file
+        ids = [line.split()[0] for line in files.read_text(list_file, so).splitlines() if line.strip()]
+        return [files.join(annotations, i + ".xml") for i in ids], images, list_file
     if image_set is not None:
         raise ValueError(f"image_set needs a VOC root folder with Annotations/; {path!r} has none")
-    files = [os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(".xml")]
-    sibling = os.path.join(os.path.dirname(os.path.abspath(path)), "JPEGImages")
-    return sorted(files, key=natural_key), (sibling if os.path.isdir(sibling) else None), path
+    found = [files.join(path, f) for f in files.list_dir(path, so) if f.lower().endswith(".xml")]
+    sibling = files.join(files.dirname(files.abspath(path)), "JPEGImages")
+    return sorted(found, key=natural_key), (sibling if files.is_dir(sibling, so) else None), path
 
 
 @register_format("voc")
@@ -239,6 +247,7 @@ def read_voc(
     drop_difficult: bool = False,
     on_error: str = "raise",
     allow_outside_root: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> SampleList:
     """Read Pascal VOC XML annotations: one file, a folder of files, or a VOC root.
 
@@ -258,6 +267,8 @@ def read_voc(
         drop_difficult: drop ``difficult=1`` boxes (counted in the report); kept by default.
         on_error: "raise" (default), "warn" or "skip" a malformed file.
         allow_outside_root: accept ``<filename>`` values that leave ``images_dir``.
+        storage_options: options of the fsspec file system when paths are URLs (``s3://...``);
+            default: the environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` ...).
 
     Returns:
         A :class:`SampleList`, one sample per XML file, with ``class_names`` and ``report``.
@@ -272,13 +283,12 @@ def read_voc(
     """
     check_on_error(on_error)
     path = os.fspath(path)
-    files, default_images, report_path = _xml_files(path, image_set)
+    xml_files, default_images, report_path = _xml_files(path, image_set, storage_options)
     report = ReadReport(path=report_path)
     parsed: list[tuple[str, VocObjects]] = []
-    for file in files:
+    for file in xml_files:
         try:
-            with open(file, "rb") as f:
-                data = f.read()
+            data = files.read_bytes(file, storage_options)
             parsed.append((file, parse_voc_xml(data, path=file, one_based=one_based)))
         except AnnotationError as exc:
             handle_error(exc, on_error, report)
@@ -291,7 +301,7 @@ def read_voc(
     samples: list[Sample] = []
     dropped = 0
     for file, objs in parsed:
-        root = os.fspath(images_dir) if images_dir is not None else (default_images or os.path.dirname(file))
+        root = os.fspath(images_dir) if images_dir is not None else (default_images or files.dirname(file))
         try:
             unknown = [(n, line) for n, line in zip(objs.names, objs.lines) if n not in label_of]
             if unknown:
@@ -316,5 +326,5 @@ def read_voc(
         samples.append(sample)
     if dropped:
         report.dropped_boxes["difficult"] = dropped
-    return finish(samples, report, names, on_error)
+    return attach_storage(finish(samples, report, names, on_error), storage_options)
 

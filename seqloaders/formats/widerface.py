@@ -17,12 +17,17 @@ boxes is an explicit option (``drop_invalid``, ``min_size``) and is counted in t
 from __future__ import annotations
 
 import os
+import re
 import warnings
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from ..errors import AnnotationError
 from ..records import ReadReport, Sample, SampleList
+from ..storage import files
+from ..storage.remote import attach_storage
 from .common import is_number
 from .errorpolicy import check_on_error, handle_error, warn_summary
 from .paths import join_image_path, read_text
@@ -33,6 +38,10 @@ __all__ = ["read_wider_face", "parse_wider_face", "WIDER_FACE_ATTRIBUTES"]
 #: Attribute names in the order of the official readme.
 WIDER_FACE_ATTRIBUTES = ("blur", "expression", "illumination", "invalid", "occlusion", "pose")
 _FIELDS = 4 + len(WIDER_FACE_ATTRIBUTES)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)  # boxes are float32, attributes int32: larger values are refused
+_INT32 = 1 << 31
+_NOT_PLAIN = re.compile(r"[^\x20-\x7e\t]")
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
 
 
 class _Entry:
@@ -225,6 +234,8 @@ def _parse_numbers(lines: list[str], entries: list[_Entry]) -> tuple[np.ndarray,
         except ValueError:  # newer numpy raises at a bad token
             values = None
         if values is not None and values.size == total * _FIELDS:
+            if dtype is np.int64 and ((values > 1 << 53) | (values < -(1 << 53))).any():
+                continue  # strtoll saturates: let the float parser (and its range checks) see the real value
             break
     if values is None or values.size != total * _FIELDS:
         return np.zeros((0, 4), np.float32), np.zeros((0, 6), np.int32), True
@@ -233,6 +244,10 @@ def _parse_numbers(lines: list[str], entries: list[_Entry]) -> tuple[np.ndarray,
     attrs = values[:, 4:]
     if values.dtype != np.int64 and not (np.isfinite(values).all() and (attrs == np.round(attrs)).all()):
         return np.zeros((0, 4), np.float32), np.zeros((0, 6), np.int32), True
+    corners = xywh[:, :2] + xywh[:, 2:]
+    if not ((np.abs(xywh) <= _FLOAT32_MAX).all() and (np.abs(corners) <= _FLOAT32_MAX).all()
+            and ((attrs >= -_INT32) & (attrs < _INT32)).all()):
+        return np.zeros((0, 4), np.float32), np.zeros((0, 6), np.int32), True
     boxes = np.empty((total, 4), np.float32)
     boxes[:, :2] = xywh[:, :2]
     boxes[:, 2:] = xywh[:, :2] + xywh[:, 2:]
@@ -240,7 +255,12 @@ def _parse_numbers(lines: list[str], entries: list[_Entry]) -> tuple[np.ndarray,
 
 
 def _parse_entry_numbers(lines: list[str], entry: _Entry, path: str) -> None:
+    """Find the first bad box line of an entry; accepts exactly what :func:`_parse_numbers` parses."""
     for k in range(entry.first, entry.first + entry.count):
+        odd = _NOT_PLAIN.search(lines[k])  # str.split and float() accept Unicode spaces and digits, numpy does not
+        if odd:
+            raise AnnotationError(f"box line holds {odd.group()!r}, which is not printable ASCII (numbers and spaces "
+                                  "only)", path, k + 1)
         for col, token in enumerate(lines[k].split()):
             try:
                 value = float(token)
@@ -248,9 +268,15 @@ def _parse_entry_numbers(lines: list[str], entry: _Entry, path: str) -> None:
                 raise AnnotationError(f"field {col + 1} is not a number: {token[:40]!r}", path, k + 1) from None
             if not np.isfinite(value):
                 raise AnnotationError(f"field {col + 1} is not finite: {token[:40]!r}", path, k + 1)
-            if col >= 4 and value != round(value):
+            if not _DECIMAL.match(token):
+                raise AnnotationError(f"field {col + 1} is not a plain decimal number: {token[:40]!r}", path, k + 1)
+            if col >= 4 and (value != round(value) or not -_INT32 <= value < _INT32):
                 name = WIDER_FACE_ATTRIBUTES[col - 4]
-                raise AnnotationError(f"attribute {name!r} must be an integer, got {token[:40]!r}", path, k + 1)
+                raise AnnotationError(f"attribute {name!r} must be an integer (32-bit), got {token[:40]!r}", path,
+                                      k + 1)
+        x, y, w, h = (float(t) for t in lines[k].split()[:4])
+        if max(abs(x), abs(y), abs(w), abs(h), abs(x + w), abs(y + h)) > _FLOAT32_MAX:
+            raise AnnotationError(f"box {' '.join(lines[k].split()[:4])[:80]!r} is out of float32 range", path, k + 1)
 
 
 @register_format("widerface")
@@ -262,13 +288,17 @@ def read_wider_face(
     drop_invalid: bool = False,
     min_size: float = 0.0,
     allow_outside_root: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> SampleList:
     """Read a WIDER FACE ground-truth file (``wider_face_train_bbx_gt.txt``).
 
     Args:
-        annotation_file: path of the ``*_bbx_gt.txt`` file.
-        images_dir: the ``WIDER_train/images`` folder; default: the annotation file's folder.
+        annotation_file: path or URL (``s3://...``) of the ``*_bbx_gt.txt`` file.
+        images_dir: the ``WIDER_train/images`` folder (path or URL); default: the annotation
+            file's folder.
         on_error, drop_invalid, min_size, allow_outside_root: see :func:`parse_wider_face`.
+        storage_options: options of the fsspec file system when paths are URLs (``s3://...``);
+            default: the environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` ...).
 
     Returns:
         A list of :class:`Sample` (one per image, every declared box with the attributes
@@ -284,8 +314,9 @@ def read_wider_face(
         >>> samples = sl.read_wider_face(paths.annotations, paths.images)  # doctest: +SKIP
     """
     annotation_file = os.fspath(annotation_file)
-    text = read_text(annotation_file)
+    text = read_text(annotation_file, storage_options)
     if images_dir is None:
-        images_dir = os.path.dirname(annotation_file)
-    return parse_wider_face(text, images_dir, path=annotation_file, on_error=on_error, drop_invalid=drop_invalid,
-                            min_size=min_size, allow_outside_root=allow_outside_root)
+        images_dir = files.dirname(annotation_file)
+    samples = parse_wider_face(text, images_dir, path=annotation_file, on_error=on_error, drop_invalid=drop_invalid,
+                               min_size=min_size, allow_outside_root=allow_outside_root)
+    return attach_storage(samples, storage_options)

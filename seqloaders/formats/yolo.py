@@ -32,9 +32,11 @@ import numpy as np
 from ..errors import AnnotationError, ImageError
 from ..masks import SegmentationMasks
 from ..records import ReadReport, Sample, SampleList
+from ..storage import files
+from ..storage.remote import attach_storage
 from .common import finish, image_size_of, is_image_file, is_number, list_images
 from .errorpolicy import check_on_error, handle_error
-from .paths import read_text
+from .paths import join_image_path, read_text
 from .registry import register_format
 
 __all__ = ["read_yolo", "parse_yolo_labels", "YoloLabels", "load_yolo_config", "yolo_label_path"]
@@ -176,15 +178,17 @@ def yolo_label_path(image_path: str) -> str:
         >>> yolo_label_path("data/images/train/a.jpg").replace(os.sep, "/")
         'data/labels/train/a.txt'
     """
-    parts = os.path.normpath(image_path).split(os.sep)
+    url = files.is_url(image_path)
+    sep = "/" if url else os.sep
+    parts = (files.normpath(image_path) if url else os.path.normpath(image_path)).split(sep)
     for k in range(len(parts) - 2, -1, -1):
         if parts[k] == "images":
             parts[k] = "labels"
             break
-    return os.path.splitext(os.sep.join(parts))[0] + ".txt"
+    return os.path.splitext(sep.join(parts))[0] + ".txt"
 
 
-def load_yolo_config(path: str | os.PathLike) -> dict[str, Any]:
+def load_yolo_config(path: str | os.PathLike, storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Load an Ultralytics dataset YAML (``data.yaml``) safely and resolve its paths.
 
     ``path`` (the dataset root) is resolved relative to the YAML file's folder; ``train``,
@@ -204,29 +208,38 @@ def load_yolo_config(path: str | os.PathLike) -> dict[str, Any]:
     import yaml
 
     path = os.fspath(path)
-    text = read_text(path)
+    text = read_text(path, storage_options)
     try:
         config = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise AnnotationError(f"not valid YAML: {reason}", path, mark.line + 1 if mark else None) from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise AnnotationError("not valid YAML for a dataset file: nested too deeply", path, None) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise AnnotationError(f"not valid YAML for a dataset file: {str(exc).split(':')[0]}", path, None) from None
     if not isinstance(config, Mapping):
         raise AnnotationError("expected a YAML mapping with 'train', 'val' and 'names'", path, 1)
     config = dict(config)
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = files.dirname(files.abspath(path))
     root = config.get("path") or folder
-    config["path"] = os.path.normpath(os.path.join(folder, str(root)))
+    for key in ("path", "train", "val", "test"):
+        value = config.get(key)
+        if value is not None and not (_is_scalar(value) or (isinstance(value, list) and all(map(_is_scalar, value)))):
+            raise AnnotationError(f"{key!r} must be a path or a list of paths, got a {type(value).__name__} of "
+                                  "other values", path, _yaml_key_line(text, key))
+    config["path"] = files.normpath(str(root) if files.is_url(str(root)) else files.join(folder, str(root)))
     names = config.get("names")
     if isinstance(names, Mapping):
-        keys = sorted(names)
+        keys = sorted(names, key=repr) if not all(type(k) is int for k in names) else sorted(names)
         if keys != list(range(len(keys))):
             raise AnnotationError(f"'names' must map ids 0..{len(keys) - 1} to names, got ids {keys[:10]}", path,
                                   _yaml_key_line(text, "names"))
         names = [names[k] for k in keys]
     if names is not None:
-        if not isinstance(names, list):
-            raise AnnotationError("'names' must be a list or a mapping of id to name", path,
+        if not isinstance(names, list) or not all(map(_is_scalar, names)):
+            raise AnnotationError("'names' must be a list or a mapping of id to name (plain strings)", path,
                                   _yaml_key_line(text, "names"))
         config["names"] = tuple(str(n) for n in names)
     if config.get("kpt_shape") is not None:
@@ -236,7 +249,16 @@ def load_yolo_config(path: str | os.PathLike) -> dict[str, Any]:
             raise AnnotationError(f"'kpt_shape' must be [K, 2] or [K, 3], got {kpt!r}", path,
                                   _yaml_key_line(text, "kpt_shape"))
         config["kpt_shape"] = (kpt[0], kpt[1])
+    flip = config.get("flip_idx")
+    if flip is not None and not (isinstance(flip, list) and all(type(v) is int and v >= 0 for v in flip)):
+        raise AnnotationError(f"'flip_idx' must be a list of keypoint indices, got {str(flip)[:80]!r}", path,
+                              _yaml_key_line(text, "flip_idx"))
     return config
+
+
+def _is_scalar(value: Any) -> bool:
+    """True for YAML scalars (nested lists and mappings, e.g. from alias bombs, are refused)."""
+    return value is None or isinstance(value, (str, int, float, bool))
 
 
 def _yaml_key_line(text: str, key: str) -> int | None:
@@ -246,25 +268,34 @@ def _yaml_key_line(text: str, key: str) -> int | None:
     return None
 
 
-def _split_images(config: Mapping[str, Any], split: str, yaml_path: str) -> list[str]:
+def _split_images(config: Mapping[str, Any], split: str, yaml_path: str, allow_outside_root: bool = False,
+                  storage_options: Mapping[str, Any] | None = None) -> list[str]:
     entry = config.get(split)
     if not entry:
         have = [k for k in ("train", "val", "test") if config.get(k)]
-        raise ValueError(f"{yaml_path}: no {split!r} entry; this dataset has: {', '.join(have) or 'none'} "
-                         "(pass split=...)")
+        raise AnnotationError(f"no {split!r} entry; this dataset has: {', '.join(have) or 'none'} (pass split=...)",
+                              yaml_path)
     images: list[str] = []
     for item in entry if isinstance(entry, list) else [entry]:
-        images += _images_of(os.path.join(config["path"], str(item)))
+        location = str(item) if files.is_url(str(item)) else files.join(config["path"], str(item))
+        images += _images_of(location, allow_outside_root, storage_options)
     return images
 
 
-def _images_of(location: str) -> list[str]:
-    if os.path.isdir(location):
-        return list_images(location)
-    if os.path.isfile(location) and location.lower().endswith(".txt"):
-        folder = os.path.dirname(location)
-        with open(location, encoding="utf-8-sig") as f:
-            return [os.path.normpath(os.path.join(folder, line.strip())) for line in f if line.strip()]
+def _images_of(location: str, allow_outside_root: bool = False,
+               storage_options: Mapping[str, Any] | None = None) -> list[str]:
+    if files.is_dir(location, storage_options):
+        return list_images(location, storage_options=storage_options)
+    if location.lower().endswith(".txt") and files.is_file(location, storage_options):
+        folder = files.dirname(location)
+        images = []
+        for lineno, line in enumerate(read_text(location, storage_options).splitlines(), 1):
+            if line.strip():
+                try:  # entries are relative to the list's folder and may not leave it
+                    images.append(files.normpath(join_image_path(folder, line.strip(), allow_outside_root)))
+                except ValueError as exc:
+                    raise AnnotationError(str(exc), location, lineno) from None
+        return images
     raise FileNotFoundError(f"no such image folder or list file: {location!r}")
 
 
@@ -276,6 +307,8 @@ def read_yolo(
     class_names: Sequence[str] | None = None,
     keypoint_shape: tuple[int, int] | None = None,
     on_error: str = "raise",
+    allow_outside_root: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> SampleList:
     """Read a YOLO dataset: boxes, segment polygons or pose keypoints.
 
@@ -290,6 +323,10 @@ def read_yolo(
         keypoint_shape: (K, D) of pose labels; default: ``kpt_shape`` from the YAML.
         on_error: "raise" (default), "warn" or "skip" an image with a malformed label file
             (or an unreadable image).
+        allow_outside_root: accept entries of a ``.txt`` image list that leave the list's
+            folder (``../``, absolute paths, symbolic links leading outside).
+        storage_options: options of the fsspec file system when paths are URLs (``s3://...``);
+            default: the environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` ...).
 
     Returns:
         A :class:`SampleList`, one sample per image (``image_size`` set), with
@@ -298,7 +335,8 @@ def read_yolo(
 
     Raises:
         FileNotFoundError: the YAML, folder, list or an image is missing.
-        AnnotationError: malformed YAML or label line, naming file and line.
+        AnnotationError: malformed YAML or label line, or an image list entry that leaves the
+            list's folder, naming file and line.
 
     Example:
         >>> samples = sl.read_yolo("coco8/data.yaml", split="val")          # doctest: +SKIP
@@ -308,9 +346,9 @@ def read_yolo(
     check_on_error(on_error)
     path = os.fspath(path)
     meta: dict[str, Any] = {}
-    if os.path.isfile(path) and path.lower().endswith((".yaml", ".yml")):
-        config = load_yolo_config(path)
-        images = _split_images(config, split, path)
+    if path.lower().endswith((".yaml", ".yml")) and files.is_file(path, storage_options):
+        config = load_yolo_config(path, storage_options)
+        images = _split_images(config, split, path, allow_outside_root, storage_options)
         if class_names is None and config.get("names") is not None:
             class_names = config["names"]
         if keypoint_shape is None and config.get("kpt_shape") is not None:
@@ -318,7 +356,7 @@ def read_yolo(
         if config.get("flip_idx") is not None:
             meta["flip_idx"] = tuple(config["flip_idx"])
     else:
-        images = _images_of(path)
+        images = _images_of(path, allow_outside_root, storage_options)
     report = ReadReport(path=path)
     num_classes = len(class_names) if class_names is not None else None
 
@@ -328,14 +366,14 @@ def read_yolo(
             continue
         label_file = yolo_label_path(image)
         try:
-            size = image_size_of(image)
+            size = image_size_of(image, storage_options)
         except ImageError as exc:
             if on_error == "raise":
                 raise
             handle_error(AnnotationError(f"cannot read the image size: {exc.reason}", image), on_error, report)
             continue
         try:
-            text = read_text(label_file) if os.path.isfile(label_file) else ""
+            text = _label_text(label_file, storage_options)
             labels = parse_yolo_labels(text, size, path=label_file, keypoint_shape=keypoint_shape,
                                        num_classes=num_classes)
         except AnnotationError as exc:
@@ -357,7 +395,17 @@ def read_yolo(
     if class_names is None:
         top = max((int(s.labels.max()) for s in samples if s.num_boxes), default=-1)
         class_names = tuple(str(k) for k in range(top + 1))
-    return finish(samples, report, class_names, on_error, meta)
+    return attach_storage(finish(samples, report, class_names, on_error, meta), storage_options)
+
+
+def _label_text(label_file: str, storage_options: Mapping[str, Any] | None) -> str:
+    """The label file's text; "" when there is none (an image without objects)."""
+    if not files.is_url(label_file):
+        return read_text(label_file) if os.path.isfile(label_file) else ""
+    try:  # one request, not an existence check and a read
+        return read_text(label_file, storage_options)
+    except (FileNotFoundError, IsADirectoryError):
+        return ""
 
 
 def _box_polygon(box: np.ndarray) -> np.ndarray:

@@ -18,12 +18,14 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import numpy as np
 
 from ..records import Sample
+from ..storage import files
+from ..storage.remote import FsspecStorage
 from .framing import RecordReader, index_path, read_index, scan_records, write_index
 from .schema import decode_sample
 
@@ -33,8 +35,9 @@ _KEY_SEPARATOR = "#"
 _SHARD_NAME = re.compile(r"^(.*)-\d{5}-of-\d{5}\.tfrecord$")
 
 
-def expand_shards(pattern: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
-    """Shard paths from a glob pattern, a folder, a path or a list of them, sorted per pattern.
+def expand_shards(pattern: str | os.PathLike | Sequence[str | os.PathLike],
+                  storage_options: Mapping[str, Any] | None = None) -> list[str]:
+    """Shard paths (or URLs) from a glob pattern, a folder, a path or a list of them, sorted per pattern.
 
     Raises:
         FileNotFoundError: nothing matches.
@@ -45,7 +48,14 @@ def expand_shards(pattern: str | os.PathLike | Sequence[str | os.PathLike]) -> l
         patterns = [os.fspath(p) for p in pattern]
     paths: list[str] = []
     for p in patterns:
-        if os.path.isdir(p):
+        if files.is_url(p):
+            if glob.has_magic(p.split("://", 1)[-1]):
+                found = files.glob(p, storage_options)
+            elif files.is_dir(p, storage_options):
+                found = files.glob(files.join(p, "*.tfrecord"), storage_options)
+            else:
+                found = [p] if files.exists(p, storage_options) else []
+        elif os.path.isdir(p):
             found = sorted(glob.glob(os.path.join(glob.escape(p), "*.tfrecord")))
         elif glob.has_magic(p):
             found = sorted(glob.glob(p))
@@ -111,7 +121,13 @@ class TFRecordSource(Sequence):
         label_offset: subtracted from stored class ids (1: the Object Detection API's 1-based ids;
             use the ``label_offset`` the shards were written with, 0 if they hold 0-based ids).
         check_crc: verify the CRCs of every record read.
-        save_index: write the ``.index`` of shards that lack one (the folder must be writable).
+        save_index: write the ``.index`` of shards that lack one (the folder must be writable;
+            ignored for URLs).
+        storage_options: options of the fsspec file system when the shards are URLs
+            (``s3://bucket/shards/train-*.tfrecord``); default: the environment.
+        remote: the :class:`~seqloaders.storage.FsspecStorage` that reads records of remote
+            shards (one ranged read per record, cached and retried); default:
+            ``FsspecStorage(storage_options=storage_options)``.
 
     Attributes:
         storage: a :class:`TFRecordStorage` for the image bytes (``DetectionSequence`` uses it).
@@ -136,9 +152,11 @@ class TFRecordSource(Sequence):
         label_offset: int | None = None,
         check_crc: bool = True,
         save_index: bool = False,
+        storage_options: Mapping[str, Any] | None = None,
+        remote: Any = None,
     ):
-        self._paths = expand_shards(pattern)
-        manifest = _find_manifest(self._paths)
+        self._paths = expand_shards(pattern, storage_options)
+        manifest = _find_manifest(self._paths, storage_options)
         if label_offset is None:
             label_offset = int(manifest.get("label_offset", 1))
         self.label_offset = int(label_offset)
@@ -146,6 +164,11 @@ class TFRecordSource(Sequence):
         self.check_crc = check_crc
         self._readers: list[RecordReader] = []
         for path in self._paths:
+            if files.is_url(path):
+                if remote is None:
+                    remote = FsspecStorage(storage_options=storage_options)
+                self._readers.append(_remote_reader(path, remote, storage_options, check_crc))
+                continue
             size = os.path.getsize(path)
             index = read_index(index_path(path), size)
             if index is None:
@@ -252,18 +275,55 @@ class TFRecordSource(Sequence):
         return f"TFRecordSource({len(self)} samples in {len(self._paths)} shards, first={self._paths[0]!r})"
 
 
-def _find_manifest(paths: list[str]) -> dict[str, Any]:
+def _find_manifest(paths: list[str], storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The manifest written beside the shards, if any (for label_offset and class names)."""
-    first = os.path.basename(paths[0])
+    first = files.basename(paths[0])
     match = _SHARD_NAME.match(first)
     name = match.group(1) if match else os.path.splitext(first)[0]
-    path = os.path.join(os.path.dirname(paths[0]), f"{name}.manifest.json")
+    path = files.join(files.dirname(paths[0]), f"{name}.manifest.json")
     try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
+        manifest = json.loads(files.read_bytes(path, storage_options).decode("utf-8"))
     except FileNotFoundError:
         return {}
     except ValueError:
         warnings.warn(f"ignoring {path}: not valid JSON", UserWarning, stacklevel=3)
         return {}
     return manifest if isinstance(manifest, dict) else {}
+
+
+class _RemoteRecordReader(RecordReader):
+    """A :class:`RecordReader` of a shard in an object store: one ranged (cached) read per record."""
+
+    def __init__(self, path: str, offsets: np.ndarray, sizes: np.ndarray, check_crc: bool, remote: Any):
+        super().__init__(path, offsets, sizes, check_crc)
+        self.remote = remote
+
+    def _pread(self, size: int, offset: int) -> bytes:
+        return self.remote.read_range(self.path, offset, offset + size)
+
+
+def _remote_reader(path: str, remote: Any, storage_options: Mapping[str, Any] | None,
+                   check_crc: bool) -> _RemoteRecordReader:
+    """A reader of the shard at URL ``path``, indexed by its ``.index`` object (written locally by
+    :func:`write_tfrecords` and uploaded), or by a scan of a downloaded copy when that is missing
+    or stale."""
+    import tempfile
+
+    size = files.size(path, storage_options)
+    index = None
+    try:
+        data = files.read_bytes(index_path(path), storage_options)
+    except FileNotFoundError:
+        data = None
+    with tempfile.TemporaryDirectory(prefix="seqloaders-") as tmp:
+        if data is not None:
+            local_index = os.path.join(tmp, "shard.index")
+            with open(local_index, "wb") as f:
+                f.write(data)
+            index = read_index(local_index, size)
+        if index is None:  # no usable index: scan a local copy (errors name the URL)
+            local_shard = os.path.join(tmp, "shard.tfrecord")
+            files.download(path, local_shard, storage_options)
+            with open(local_shard, "rb") as f:
+                index = scan_records(path, f)
+    return _RemoteRecordReader(path, index[0], index[1], check_crc, remote)
