@@ -32,6 +32,7 @@ __all__ = [
     "write_record",
     "scan_records",
     "read_index",
+    "parse_index",
     "write_index",
     "index_path",
     "RecordReader",
@@ -153,6 +154,17 @@ def read_index(path: str, shard_size: int | None = None) -> tuple[np.ndarray, np
             text = f.read()
     except FileNotFoundError:
         return None
+    return parse_index(text, shard_size)
+
+
+def parse_index(text: bytes, shard_size: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``(offsets, sizes)`` of an index file's content; None if it is malformed or stale
+    (its records do not end exactly at ``shard_size``). See :func:`read_index`.
+
+    Example:
+        >>> [a.tolist() for a in parse_index(b"0 30\\n30 42\\n", shard_size=72)]
+        [[0, 30], [30, 42]]
+    """
     try:
         values = np.array(text.split(), dtype=np.int64)
     except ValueError:
