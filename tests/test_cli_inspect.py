@@ -50,3 +50,18 @@ def test_console_script_entry_point(toy):
                             env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "images: 24" in result.stdout
+
+
+def test_inspect_passes_reader_options(tmp_path, capsys):
+    """``--option KEY=VALUE`` (JSON values) reaches the reader, shared with check and preview."""
+    from seqloaders.cli.common import parse_options
+
+    toy = sl.make_toy_formats(tmp_path, ["csv"], num_images=4)["csv"]
+    columns = json.dumps(toy.options["columns"])
+    assert main(["inspect", "csv", toy.path, "-o", f"columns={columns}", "--option", "attributes=[\"difficult\"]",
+                 "--no-images"]) == 0
+    out = capsys.readouterr().out
+    assert f"images: {len(toy.samples)}" in out
+    assert parse_options(["a=1", "b=x", "c=[1, 2]", "d-e=true"]) == {"a": 1, "b": "x", "c": [1, 2], "d_e": True}
+    assert main(["inspect", "csv", toy.path]) == 2  # the CSV reader needs columns
+    assert "seqloaders inspect: error" in capsys.readouterr().err

@@ -4,37 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+
+from .common import USER_ERRORS, add_dataset_arguments, print_error, read_dataset
 
 HELP = "print image and box counts, the class histogram, box sizes and every problem found"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("format", help="annotation format: widerface, coco, voc, yolo, ...")
-    parser.add_argument("path", help="annotation file or dataset folder")
-    parser.add_argument("--images-dir", help="images root, for formats that take one")
+    add_dataset_arguments(parser, class_map=False)
     parser.add_argument("--no-images", action="store_true", help="do not open image headers")
     parser.add_argument("--json", help="also write the findings as JSON to this file")
     parser.add_argument("--max-problems", type=int, default=50, help="problems listed in the text report")
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import read
-    from ..errors import AnnotationError
     from ..summary import summarize
 
-    options = {"on_error": "skip"}
-    if args.images_dir:
-        options["images_dir"] = args.images_dir
     try:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # skipped entries are reported below instead
-            samples = read(args.format, args.path, **options)
-    except (AnnotationError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        samples = read_dataset(args, on_error="skip")  # skipped entries are reported below
+    except USER_ERRORS as exc:
+        return print_error("inspect", exc)
     summary = summarize(samples, check_images=not args.no_images)
     report = getattr(samples, "report", None)
     skipped = list(report.skipped) if report is not None else []
