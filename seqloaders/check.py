@@ -46,7 +46,7 @@ from .classmap import ClassMap
 from .errors import ImageError
 from .imageio import decode_image, decode_mask, probe_image
 from .records import Sample
-from .storage.local import LocalStorage
+from .storage.remote import default_storage
 
 __all__ = ["CheckReport", "Finding", "check_dataset", "FINDING_KINDS"]
 
@@ -262,10 +262,8 @@ def check_dataset(
     start = time.perf_counter()
     if class_names is None:
         class_names = tuple(getattr(samples, "class_names", ()) or ())
-    if storage is None:
-        storage = getattr(samples, "storage", None)
-        if storage is None:
-            storage = LocalStorage()
+    if storage is None:  # the source's own, FsspecStorage for URLs, else local files: as a Sequence does
+        storage = default_storage(samples)
     reader_report = getattr(samples, "report", None)
     if annotation_file is None and reader_report is not None and getattr(reader_report, "path", ""):
         annotation_file = str(reader_report.path)
