@@ -8,8 +8,9 @@ Every error is also a built-in exception, so ``except ValueError`` keeps working
     ├── EncodingError (ValueError)        targets that do not fit the encoder
     ├── RecordError (ValueError)          a corrupt or truncated record in a TFRecord shard;
     │                                     carries path and record number
-    └── SampleError (RuntimeError)        any failure while loading one sample of a batch;
-                                          names the sample and chains the original error
+    ├── SampleError (RuntimeError)        any failure while loading one sample of a batch;
+    │                                     names the sample, batch and epoch, chains the original error
+    └── WorkerError (RuntimeError)        a Keras worker process died while batches were built
 
 Missing files raise the built-in ``FileNotFoundError``.
 """
@@ -23,6 +24,7 @@ __all__ = [
     "EncodingError",
     "RecordError",
     "SampleError",
+    "WorkerError",
 ]
 
 
@@ -91,11 +93,47 @@ class RecordError(SeqloadersError, ValueError):
 
 
 class SampleError(SeqloadersError, RuntimeError):
-    """Loading one sample of a batch failed; ``__cause__`` holds the original error."""
+    """Loading (or encoding) one sample of a batch failed; ``__cause__`` holds the original error.
 
-    def __init__(self, message: str, image: str | None = None):
+    Raised from a worker process, the error is pickled: multiprocessing then sets ``__cause__``
+    to a ``RemoteTraceback`` whose text is the worker's full traceback, the original error's
+    included. Through TensorFlow's ``model.fit`` it arrives as the text of a ``tf.errors``
+    exception, which contains this message and both tracebacks.
+
+    Args:
+        message: what failed, naming the sample.
+        image: the sample's image (path, URI or storage key).
+        batch: the batch index, if known.
+        epoch: the Sequence's epoch, if known.
+    """
+
+    def __init__(self, message: str, image: str | None = None, batch: int | None = None,
+                 epoch: int | None = None):
         self.image = image
+        self.batch = batch
+        self.epoch = epoch
+        super().__init__(message)
+
+    def __reduce__(self):  # keep image, batch and epoch across process boundaries
+        return (type(self), (str(self), self.image, self.batch, self.epoch))
+
+
+class WorkerError(SeqloadersError, RuntimeError):
+    """A worker process of Keras' multiprocessing pool died (killed, out of memory, crashed).
+
+    The batch it was building is lost and the pool cannot recover, so training stops with this
+    error instead of waiting forever.
+
+    Args:
+        message: which process died, how, and what it was building.
+        pid: the dead process's id.
+        exitcode: its exit code (negative: the number of the signal that killed it).
+    """
+
+    def __init__(self, message: str, pid: int | None = None, exitcode: int | None = None):
+        self.pid = pid
+        self.exitcode = exitcode
         super().__init__(message)
 
     def __reduce__(self):
-        return (type(self), (str(self), self.image))
+        return (type(self), (str(self), self.pid, self.exitcode))
