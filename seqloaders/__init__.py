@@ -37,6 +37,8 @@ from .encoders import (  # noqa: E402
     resize_label_map,
 )
 from .errors import AnnotationError, EncodingError, ImageError, RecordError, SampleError, SeqloadersError  # noqa: E402
+from .errors import WorkerError  # noqa: E402
+from .callbacks import LoadReportCallback  # noqa: E402
 from .classmap import ClassMap  # noqa: E402
 from .formats import (  # noqa: E402
     VOC_CLASSES,
@@ -58,11 +60,19 @@ from .formats import (  # noqa: E402
 from .geometry import box_areas, clip_boxes, convert_boxes  # noqa: E402
 from .imageio import decode_image, probe_image  # noqa: E402
 from .pipeline import LoadOptions, load_sample  # noqa: E402
-from .preview import draw_samples  # noqa: E402
+from .preview import COCO_PERSON_SKELETON, draw_samples, preview_sequence, render_batch  # noqa: E402
+from .check import CheckReport, Finding, check_dataset  # noqa: E402
 from .records import BoxFormat, ReadReport, Sample, SampleList  # noqa: E402
 from .resize import resize_image  # noqa: E402
-from .sequence import DetectionSequence, LoadReport  # noqa: E402
-from .storage import LocalStorage, Storage  # noqa: E402
+from .sequence import (  # noqa: E402
+    ClassificationSequence,
+    DetectionSequence,
+    KeypointSequence,
+    LoadReport,
+    SampleSequence,
+    SegmentationSequence,
+)
+from .storage import FsspecStorage, LocalStorage, Storage  # noqa: E402
 from .summary import DatasetSummary, summarize  # noqa: E402
 from .tfrecord import (  # noqa: E402
     PngMasks,
@@ -72,6 +82,7 @@ from .tfrecord import (  # noqa: E402
     tfrecord_dataset,
     to_tf_dataset,
     write_tfrecords,
+    write_tfrecords_beam,
 )
 from .masks import MaskFiles, SegmentationMasks, decode_masks  # noqa: E402
 from .toy import ToyDataset, make_toy_dataset  # noqa: E402
@@ -102,6 +113,7 @@ __all__ = [
     "tfrecord_dataset",
     "to_tf_dataset",
     "write_tfrecords",
+    "write_tfrecords_beam",
     "RecordError",
     "COCO_PERSON_FLIP_INDEX",
     "COCO_PERSON_KEYPOINTS",
@@ -122,17 +134,24 @@ __all__ = [
     "Augmenter",
     "BoxFormat",
     "DatasetSummary",
+    "ClassificationSequence",
     "DetectionSequence",
+    "KeypointSequence",
+    "SampleSequence",
+    "SegmentationSequence",
     "EncodingError",
     "FunctionAugmenter",
     "GridEncoder",
     "ImageError",
     "LoadOptions",
     "LoadReport",
+    "LoadReportCallback",
     "LocalStorage",
+    "FsspecStorage",
     "ReadReport",
     "Sample",
     "SampleError",
+    "WorkerError",
     "SampleList",
     "SeqloadersError",
     "Storage",
@@ -147,6 +166,12 @@ __all__ = [
     "decode_image",
     "detection_preset",
     "draw_samples",
+    "preview_sequence",
+    "render_batch",
+    "COCO_PERSON_SKELETON",
+    "CheckReport",
+    "Finding",
+    "check_dataset",
     "encode_grid",
     "load_sample",
     "make_toy_dataset",

@@ -258,3 +258,55 @@ def test_model_fit_trains_on_the_sequence(toy, processes):
     assert losses[-1] < losses[0]
     # on_epoch_end ran after every epoch (Keras 3 also calls it once before the first one)
     assert seq.epoch in (3, 4)
+
+
+def test_read_ahead_gives_the_same_batches_in_any_order(toy):
+    samples = sl.read_wider_face(toy.annotations, toy.images)
+    ahead = make_seq(samples, augment="detection-light", seed=4)
+    plain = make_seq(samples, augment="detection-light", seed=4, read_ahead=False)
+    assert ahead._reads_ahead() and not plain._reads_ahead()
+    for _ in range(2):  # in order, across an epoch boundary (batch 0 of the next epoch is built ahead)
+        for i in range(len(ahead)):
+            xa, ya = ahead[i]
+            xp, yp = plain[i]
+            np.testing.assert_array_equal(xa, xp)
+            np.testing.assert_array_equal(ya, yp)
+        ahead.on_epoch_end()
+        plain.on_epoch_end()
+    for i in (3, 0, 4, 4, 1):  # out of order: what was built ahead is not the batch asked for
+        np.testing.assert_array_equal(ahead[i][0], plain[i][0])
+    ahead.set_epoch(0)
+    plain.set_epoch(0)
+    np.testing.assert_array_equal(ahead[2][1], plain[2][1])
+
+
+def test_read_ahead_raises_an_error_at_its_own_batch(toy, tmp_path):
+    samples = list(sl.read_wider_face(toy.annotations, toy.images))[:10]
+    samples[7] = sl.Sample(str(tmp_path / "gone.jpg"))
+    seq = make_seq(samples, shuffle=False)  # batch 1 (samples 5-9) is built while batch 0 is used
+    assert seq[0][0].shape[0] == 5
+    with pytest.raises(sl.SampleError, match="gone.jpg"):
+        seq[1]
+    assert seq.report().skip_events == 0
+
+
+def test_read_ahead_is_off_where_keras_works_ahead(toy):
+    samples = sl.read_wider_face(toy.annotations, toy.images)
+    assert not make_seq(samples, workers=2)._reads_ahead()
+    assert not make_seq(samples, workers=1, use_multiprocessing=True)._reads_ahead()
+
+
+def test_albumentations_keeps_targets_aligned_when_a_box_has_no_area(tmp_path):
+    path = str(tmp_path / "a.png")
+    cv2.imwrite(path, np.zeros((20, 40, 3), np.uint8))
+    keypoints = np.array([[[2, 2, 2]], [[9, 9, 2]], [[30, 15, 2]]], np.float32)
+    sample = sl.Sample(path, boxes=[[0, 0, 10, 10], [5, 5, 5, 5], [20, 10, 40, 20]], labels=[0, 1, 2],
+                       keypoints=keypoints, attributes={"blur": np.array([0, 1, 2])})
+    aug = sl.AlbumentationsAugmenter(A.Compose(
+        [A.HorizontalFlip(p=1.0)], bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"]),
+        keypoint_params=A.KeypointParams(format="xy", remove_invisible=False)))
+    _, out = aug(np.zeros((20, 40, 3), np.uint8), sample, np.random.default_rng(0))
+    np.testing.assert_array_equal(out.labels, [0, 2])
+    np.testing.assert_array_equal(out.attributes["blur"], [0, 2])
+    np.testing.assert_allclose(out.boxes, [[30, 0, 40, 10], [0, 10, 20, 20]])
+    np.testing.assert_allclose(out.keypoints[:, 0, :2], [[38, 2], [10, 15]])
