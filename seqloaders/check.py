@@ -44,6 +44,7 @@ import numpy as np
 
 from .classmap import ClassMap
 from .errors import ImageError
+from .geometry import outside_box_mask
 from .imageio import decode_image, decode_mask, probe_image
 from .records import Sample
 from .storage.remote import default_storage
@@ -461,9 +462,7 @@ def _box_findings(sample: Sample, size: tuple[int, int] | None, where) -> list[F
                             {"box": int(k), "xyxy": b[k].tolist()}))
     if size is not None:
         h, w = size
-        outside = (b[:, 0] < -_TOLERANCE) | (b[:, 1] < -_TOLERANCE) | (b[:, 2] > w + _TOLERANCE) | \
-            (b[:, 3] > h + _TOLERANCE)
-        for k in np.flatnonzero(outside):
+        for k in np.flatnonzero(outside_box_mask(b, size, _TOLERANCE)):
             out.append(_finding("box outside image", sample.image,
                                 f"box {k} {_box(b[k])} exceeds the decoded image of {w}x{h} (W x H)", where,
                                 {"box": int(k), "xyxy": b[k].tolist(), "image_size": [h, w]}))

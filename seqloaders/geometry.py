@@ -8,7 +8,7 @@ import numpy as np
 
 from .records import BoxFormat
 
-__all__ = ["convert_boxes", "clip_boxes", "box_areas", "scale_boxes", "valid_box_mask"]
+__all__ = ["convert_boxes", "clip_boxes", "box_areas", "scale_boxes", "valid_box_mask", "outside_box_mask"]
 
 
 def _to_xyxy(b: np.ndarray, fmt: BoxFormat, size: tuple[int, int] | None) -> np.ndarray:
@@ -107,3 +107,12 @@ def valid_box_mask(boxes: np.ndarray, min_size: float = 0.0) -> np.ndarray:
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     wh = boxes[:, 2:] - boxes[:, :2]
     return np.isfinite(boxes).all(axis=1) & (wh[:, 0] > min_size) & (wh[:, 1] > min_size)
+
+
+def outside_box_mask(boxes: np.ndarray, image_size: tuple[int, int], tolerance: float = 0.0) -> np.ndarray:
+    """(N,) bool: boxes (XYXY pixels) that reach past an image of ``image_size`` (H, W) by more
+    than ``tolerance`` pixels on any side."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    h, w = image_size
+    return ((boxes[:, 0] < -tolerance) | (boxes[:, 1] < -tolerance)
+            | (boxes[:, 2] > w + tolerance) | (boxes[:, 3] > h + tolerance))

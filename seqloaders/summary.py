@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .geometry import outside_box_mask
 from .imageio import probe_image
 from .records import Sample
 
@@ -120,8 +121,7 @@ def summarize(samples: Sequence[Sample], class_names: Sequence[str] | None = Non
             problems.append(Problem("warning", "zero-size box", where, f"box {k} {b[k].tolist()} has no area"))
         if size is not None and len(b):
             H, W = size
-            outside = (b[:, 0] < 0) | (b[:, 1] < 0) | (b[:, 2] > W) | (b[:, 3] > H)
-            for k in np.flatnonzero(outside):
+            for k in np.flatnonzero(outside_box_mask(b, size)):
                 problems.append(Problem("error", "box outside image", where,
                                         f"box {k} {b[k].tolist()} exceeds the image size {W}x{H} (W x H)"))
         for label in sample.labels.tolist():
