@@ -280,6 +280,18 @@ def test_read_ahead_gives_the_same_batches_in_any_order(toy):
     np.testing.assert_array_equal(ahead[2][1], plain[2][1])
 
 
+def test_read_ahead_waits_for_requests_in_order(toy):
+    seq = make_seq(sl.read_wider_face(toy.annotations, toy.images))
+    for i in (3, 1, 4, 0, 2):  # model.fit(shuffle=True) asks in random order: nothing is built ahead
+        seq[i]
+        assert seq._ahead is None
+    seq.on_epoch_end()
+    seq[0]
+    assert seq._ahead[:2] == (1, 1)  # in order again
+    seq[1]
+    assert seq._ahead[:2] == (1, 2)
+
+
 def test_read_ahead_raises_an_error_at_its_own_batch(toy, tmp_path):
     samples = list(sl.read_wider_face(toy.annotations, toy.images))[:10]
     samples[7] = sl.Sample(str(tmp_path / "gone.jpg"))
