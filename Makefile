@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export NO_ALBUMENTATIONS_UPDATE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench fuzz clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,26 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_throughput.py
+
+# The long reliability campaign: every reader fuzzed with FUZZ_EXAMPLES cases per format and strategy,
+# the broken-image matrix, the nothing-changed and fault tests; RELIABILITY.md is generated from the log.
+FUZZ_EXAMPLES ?= 10000
+FUZZ_SEED     ?= $(shell date +%s)
+FUZZ_LOG      ?= build/reliability-log.jsonl
+FUZZ_JUNIT    ?= build/reliability-junit.xml
+
+fuzz: $(STAMP)
+	mkdir -p $(dir $(FUZZ_LOG)) $(dir $(FUZZ_JUNIT)) && rm -f $(FUZZ_LOG) $(FUZZ_JUNIT)
+	start=$$(date +%s); \
+	SEQLOADERS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SEQLOADERS_RELIABILITY_LOG=$(abspath $(FUZZ_LOG)) \
+		$(PY) -m pytest -q -m "fuzz or fault" -p no:cacheprovider --hypothesis-seed=$(FUZZ_SEED) \
+		--junitxml=$(FUZZ_JUNIT); \
+	status=$$?; \
+	$(PY) tests/reliability.py $(FUZZ_LOG) --out RELIABILITY.md --seed $(FUZZ_SEED) --examples $(FUZZ_EXAMPLES) \
+		--profile $$( [ $(FUZZ_EXAMPLES) -gt 1000 ] && echo seqloaders-long || echo seqloaders-short ) \
+		--seconds $$(( $$(date +%s) - start )) --status $$status --junit $(FUZZ_JUNIT) \
+		--command "make fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED)"; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) build demo_output

@@ -52,14 +52,51 @@ class ImageInfo:
         return self.height, self.width
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_png_chunks(data: bytes, path: str | None) -> None:
+    """Refuse a PNG whose chunk lengths run past the end of the file.
+
+    OpenCV allocates a chunk's declared length before reading it: a 300-byte file declaring a
+    4 GB chunk would cost 4 GB and seconds. Walking the chunk headers costs microseconds.
+    """
+    i, n = 8, len(data)
+    while i + 8 <= n:
+        (length,) = struct.unpack_from(">I", data, i)
+        if length > n - i - 12:
+            kind = data[i + 4:i + 8].decode("latin-1")
+            raise ImageError(f"truncated or corrupt PNG: chunk {kind!r} at byte {i} declares {length} bytes but "
+                             f"the file has {max(0, n - i - 12)} left", path)
+        if data[i + 4:i + 8] == b"IEND":
+            return
+        i += 12 + length
+
+
 def probe_image(data: bytes) -> ImageInfo | None:
     """Read size and orientation from a JPEG or PNG header; None for other or broken headers."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
+    if data[:8] == _PNG_SIGNATURE and len(data) >= 24 and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
-        return ImageInfo("png", height, width)
+        if not width or not height:  # invalid: let the decoder refuse it
+            return None
+        return ImageInfo("png", height, width, _png_orientation(data))
     if data[:2] == b"\xff\xd8":
         return _probe_jpeg(data)
     return None
+
+
+def _png_orientation(data: bytes) -> int:
+    """EXIF orientation from a PNG's ``eXIf`` chunk (OpenCV applies it, before or after the image data)."""
+    i, n = 8, len(data)
+    while i + 8 <= n:
+        (length,) = struct.unpack_from(">I", data, i)
+        kind = data[i + 4:i + 8]
+        if kind == b"IEND" or length > n - i - 8:
+            break
+        if kind == b"eXIf":
+            return _exif_orientation(data[i + 8:i + 8 + length]) or 1
+        i += 12 + length
+    return 1
 
 
 def _probe_jpeg(data: bytes) -> ImageInfo | None:
@@ -82,7 +119,7 @@ def _probe_jpeg(data: bytes) -> ImageInfo | None:
             return None
         segment = data[i + 4:i + 2 + length]
         if marker == 0xDA:
-            if size is None:
+            if size is None or not size[0] or not size[1]:  # height 0 (set later by a DNL marker) or broken
                 return None
             return ImageInfo("jpeg", size[0], size[1], orientation, i)
         if marker in _SOF and len(segment) >= 5:
@@ -173,6 +210,8 @@ def decode_image(
                 f"max_pixels={max_pixels}; refusing to decode (raise max_pixels if the image is genuine)", path)
         if info.format == "jpeg" and data.rfind(b"\xff\xd9") < info.scan_offset:
             raise ImageError("truncated JPEG: no end-of-image marker after the image data", path)
+        if info.format == "png":
+            _check_png_chunks(data, path)
     flags = cv2.IMREAD_COLOR_RGB
     if reduce > 1 and info is not None and info.format == "jpeg":
         flags |= _REDUCED[reduce]
@@ -205,6 +244,8 @@ def decode_mask(data: bytes, *, path: str | None = None) -> np.ndarray:
         >>> decode_mask(png.tobytes()).sum()
         3
     """
+    if data[:8] == _PNG_SIGNATURE:
+        _check_png_chunks(data, path)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
     if image is None:
         raise ImageError("cannot decode the mask image (empty, corrupt or unsupported format)", path)

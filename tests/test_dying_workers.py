@@ -127,7 +127,10 @@ def test_a_failing_batch_reaches_model_fit_with_the_sample_and_traceback(tmp_pat
 
 
 _SCRIPT = textwrap.dedent("""
-    import os, sys, time
+    import os, signal, sys, time
+    # Ctrl-C raises KeyboardInterrupt even when this script was started with SIGINT ignored (as a
+    # background job of a non-interactive shell is, and Python then installs no handler of its own)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import keras
     import seqloaders as sl
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -41,6 +42,9 @@ __all__ = ["read_csv", "parse_csv"]
 _ROLES = ("image", "boxes", "label", "width", "height")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _MAX_SIDE = 1 << 31
+_INT64 = 1 << 63
+#: Integer labels name classes 0..max only below this; larger ones need explicit class names.
+_MAX_IMPLICIT_CLASSES = 1 << 16
 
 
 class _Row:
@@ -174,7 +178,13 @@ def parse_csv(
         if "label" not in roles:
             class_names = ("object",)
         elif all_labels and all(_is_int(v) for v in all_labels):
-            class_names = tuple(str(k) for k in range(max(int(v) for v in all_labels) + 1))
+            top = max(int(v) for v in all_labels)
+            if top >= _MAX_IMPLICIT_CLASSES:  # the class list would be larger than any file could justify
+                line = next(r.line for rows in groups.values() for r in rows
+                            if r.box is not None and r.label is not None and int(r.label) == top)
+                raise AnnotationError(f"integer label {top} would make {top + 1} classes; integer labels are class "
+                                      f"ids only below {_MAX_IMPLICIT_CLASSES}: pass class_names=[...]", path, line)
+            class_names = tuple(str(k) for k in range(top + 1))
         else:
             class_names = tuple(sorted(all_labels))
     label_of = {name: k for k, name in enumerate(class_names)}
@@ -258,11 +268,12 @@ def _parse_row(fields: list[str], roles: dict[str, Any], extra_cols: list[int], 
 
 
 def _is_int(text: str) -> bool:
+    """An integer that fits int64."""
     try:
-        int(text)
+        value = int(text)
     except ValueError:
         return False
-    return True
+    return -_INT64 <= value < _INT64
 
 
 def _typed_attributes(samples: list[Sample], extras: list[dict[str, list[str]]], names: list[str]) -> list[Sample]:
@@ -285,11 +296,12 @@ def _typed_attributes(samples: list[Sample], extras: list[dict[str, list[str]]],
 
 
 def _is_float(text: str) -> bool:
+    """A number that float32 holds (NaN and infinities included, finite values beyond its range not)."""
     try:
-        float(text)
+        value = float(text)
     except ValueError:
         return False
-    return True
+    return not (math.isfinite(value) and abs(value) > _FLOAT32_MAX)
 
 
 @register_format("csv")

@@ -107,8 +107,9 @@ def parse_yolo_labels(
         cls = values[0]
         if not np.isfinite(values).all():
             raise AnnotationError("every value must be finite", path, lineno)
-        if cls < 0 or cls != int(cls):
-            raise AnnotationError(f"class id must be a non-negative integer, got {fields[0]!r}", path, lineno)
+        if cls < 0 or cls != int(cls) or cls >= 1 << 31:
+            raise AnnotationError(f"class id must be a non-negative integer (below 2**31), got {fields[0]!r}", path,
+                                  lineno)
         if num_classes is not None and cls >= num_classes:
             raise AnnotationError(f"class id {int(cls)} is out of range: the dataset has {num_classes} classes "
                                   f"(ids 0..{num_classes - 1})", path, lineno)
@@ -394,6 +395,10 @@ def read_yolo(
                                        meta={"label_file": yolo_label_path(image)}))
     if class_names is None:
         top = max((int(s.labels.max()) for s in samples if s.num_boxes), default=-1)
+        if top >= 1 << 16:  # the class list would be larger than any label file could justify
+            where = next(s.meta["label_file"] for s in samples if s.num_boxes and int(s.labels.max()) == top)
+            raise AnnotationError(f"class id {top} would make {top + 1} classes; without names (a dataset YAML or "
+                                  "class_names=[...]) class ids must be below 65536", where)
         class_names = tuple(str(k) for k in range(top + 1))
     return attach_storage(finish(samples, report, class_names, on_error, meta), storage_options)
 
