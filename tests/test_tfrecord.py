@@ -296,3 +296,23 @@ def test_other_shard_counts_in_the_folder_are_warned_about(tmp_path, toy):
         write_tfrecords(toy.samples[:1], tmp_path, name="a/b")
     with pytest.raises(ValueError, match="num_shards must be >= 1"):
         write_tfrecords(toy.samples[:1], tmp_path, num_shards=0)
+
+
+def test_png_with_an_exif_orientation_is_stored_upright(tmp_path):
+    import io
+
+    from PIL import Image
+
+    image = np.random.default_rng(2).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    pil = Image.fromarray(image)
+    exif = pil.getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    buffer = io.BytesIO()
+    pil.save(buffer, "PNG", exif=exif.tobytes())
+    path = tmp_path / "turned.png"
+    path.write_bytes(buffer.getvalue())
+    assert sl.probe_image(path.read_bytes()).orientation == 6
+    report = write_tfrecords([sl.Sample(str(path), boxes=[[1, 2, 5, 9]], labels=[0])], tmp_path / "out", num_shards=1)
+    stored = TFRecordSource(report.pattern).storage.read(TFRecordSource(report.pattern)[0].image)
+    assert sl.probe_image(stored).orientation == 1  # TensorFlow ignores EXIF: the pixels must be upright
+    np.testing.assert_array_equal(sl.decode_image(stored), np.rot90(image, -1))  # PNG: lossless

@@ -138,8 +138,8 @@ def prepare_image(data: bytes, path: str, *, reencode: bool = False, quality: in
 
     JPEG and PNG (8-bit) are carried over as they are. Everything else is converted: other
     formats (BMP, TIFF, WebP, GIF, ...) and 16-bit PNGs become 8-bit PNG (lossless for 8-bit
-    content), and JPEGs with an EXIF orientation are re-encoded upright as JPEG, because
-    TensorFlow's decoders ignore EXIF and the boxes are in the upright frame.
+    content), and images with an EXIF orientation are re-encoded upright in their own format,
+    because TensorFlow's decoders ignore EXIF and the boxes are in the upright frame.
 
     Args:
         data: the encoded image.
@@ -163,8 +163,8 @@ def prepare_image(data: bytes, path: str, *, reencode: bool = False, quality: in
         convert_to = "png"
     elif info.format == "png" and _png_bit_depth(data) == 16:
         convert_to = "png"
-    elif info.format == "jpeg" and info.orientation != 1:
-        convert_to = "jpeg"
+    elif info.orientation != 1:  # JPEG EXIF, or a PNG eXIf chunk: store the upright pixels
+        convert_to = info.format
     if convert_to is None:
         if verify:
             decode_image(data, reduce=8 if info.format == "jpeg" else 1, path=path, max_pixels=max_pixels, info=info)
