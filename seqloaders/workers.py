@@ -59,6 +59,23 @@ from .errors import WorkerError
 
 __all__ = ["WorkerLink"]
 
+_SIGINT_LEFT_IN: int | None = None  # the worker process that already ignores SIGINT
+
+
+def _leave_ctrl_c_to_the_parent() -> None:
+    """In a worker process, ignore SIGINT (once per process), as multiprocessing pools should.
+
+    A Ctrl-C in a terminal reaches the whole process group. A worker interrupted inside the pool's
+    result-queue lock leaves that lock held, and the parent's shutdown then waits on it forever;
+    ignoring SIGINT in the workers leaves the interrupt to the parent, whose ``fit`` unwinds and
+    shuts the pool down.
+    """
+    global _SIGINT_LEFT_IN
+    pid = os.getpid()
+    if _SIGINT_LEFT_IN != pid and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _SIGINT_LEFT_IN = pid
+
 logger = logging.getLogger(__name__)
 
 _POLL_S = 0.1  # how often the monitor looks at the pools and drains the pipes
@@ -191,6 +208,8 @@ class WorkerLink:
 
     def batch_started(self, epoch: int, index: int) -> None:
         """In a worker: tell the parent which batch this process builds (named if the process dies)."""
+        if os.getpid() != self.owner_pid:
+            _leave_ctrl_c_to_the_parent()
         if self._in_worker():
             self.channel.send(("start", os.getpid(), int(epoch), int(index)))
         elif self.channel is None:
