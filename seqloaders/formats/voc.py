@@ -156,7 +156,8 @@ def parse_voc_xml(data: bytes | str, *, path: str = "<string>", one_based: bool 
     size_line = lines.get(id(size_el)) if size_el is not None else None
     width = _number(size_el, "width", path, lines, size_line, required=False)
     height = _number(size_el, "height", path, lines, size_line, required=False)
-    image_size = (int(height), int(width)) if width and height and width > 0 and height > 0 else None
+    # a size that rounds down to 0 pixels (e.g. 1e-320) is no size at all
+    image_size = (int(height), int(width)) if width and height and int(width) >= 1 and int(height) >= 1 else None
     shift = 1.0 if one_based else 0.0
     boxes, names, obj_lines = [], [], []
     difficult, truncated, occluded, pose = [], [], [], []

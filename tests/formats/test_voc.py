@@ -66,6 +66,8 @@ def test_attributes_and_their_defaults():
 def test_missing_or_zero_size_gives_no_image_size():
     assert parse_voc_xml(xml(size="")).image_size is None
     assert parse_voc_xml(xml(size="<size><width>0</width><height>0</height></size>")).image_size is None
+    # found by make fuzz: a positive size that rounds down to 0 pixels
+    assert parse_voc_xml(xml(size="<size><width>1e-320</width><height>72</height></size>")).image_size is None
 
 
 @pytest.mark.parametrize("text, message", [
