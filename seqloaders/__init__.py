@@ -16,6 +16,7 @@ import os as _os
 _os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from .augment import AlbumentationsAugmenter, Augmenter, FunctionAugmenter, detection_preset  # noqa: E402
+from .native_augment import NativeAugmenter  # noqa: E402
 from .encoders import (  # noqa: E402
     COCO_PERSON_FLIP_INDEX,
     COCO_PERSON_KEYPOINTS,
@@ -123,6 +124,7 @@ __all__ = [
     "ClassificationEncoder",
     "HeatmapEncoder",
     "HorizontalFlipAugmenter",
+    "NativeAugmenter",
     "InstanceMaskEncoder",
     "KeypointEncoder",
     "PaddedBoxEncoder",

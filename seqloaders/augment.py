@@ -191,6 +191,10 @@ class FunctionAugmenter(Augmenter):
 def detection_preset(strength: str = "standard") -> Any:
     """A standard detection augmentation (albumentations): flip, colour, affine.
 
+    The ``"detection"`` preset of a Sequence runs the same operations and ranges in numpy and
+    OpenCV (:class:`~seqloaders.NativeAugmenter`), several times faster; this pipeline is the
+    ``"albumentations-detection"`` preset, and a starting point for your own.
+
     Boxes, keypoints (kept even when they leave the image) and masks follow the image. The flip
     does not swap left and right keypoints; for pose data use :class:`HorizontalFlipAugmenter`
     with a flip index.
@@ -211,7 +215,21 @@ def detection_preset(strength: str = "standard") -> Any:
                      keypoint_params=A.KeypointParams(format="xy", remove_invisible=False))
 
 
-PRESETS = {"detection": detection_preset, "detection-light": lambda: detection_preset("light")}
+def _native(strength: str) -> Augmenter:
+    from .native_augment import NativeAugmenter
+
+    return NativeAugmenter.preset(strength)
+
+
+#: preset name → a factory of its Augmenter. "detection" runs in numpy/OpenCV
+#: (:class:`~seqloaders.NativeAugmenter`, the fast default); the "albumentations-" names run the
+#: same operations through :func:`detection_preset`.
+PRESETS = {
+    "detection": lambda: _native("standard"),
+    "detection-light": lambda: _native("light"),
+    "albumentations-detection": lambda: AlbumentationsAugmenter(detection_preset("standard")),
+    "albumentations-detection-light": lambda: AlbumentationsAugmenter(detection_preset("light")),
+}
 
 
 def as_augmenter(augment: Any) -> Augmenter | None:
@@ -221,7 +239,7 @@ def as_augmenter(augment: Any) -> Augmenter | None:
     if isinstance(augment, str):
         if augment not in PRESETS:
             raise ValueError(f"unknown augmentation preset {augment!r}; available: {', '.join(PRESETS)}")
-        return AlbumentationsAugmenter(PRESETS[augment]())
+        return PRESETS[augment]()
     if hasattr(augment, "processors") and hasattr(augment, "set_random_seed"):
         return AlbumentationsAugmenter(augment)
     if callable(augment):

@@ -119,9 +119,10 @@ class SampleSequence(keras.utils.PyDataset):
         read_ahead: when batches are asked for in order by one caller (a plain loop, or
             ``model.fit(..., shuffle=False)`` with ``workers=1``), build batch ``i + 1`` (and
             batch 0 of the next epoch) in the background while the caller uses batch ``i``.
-            Batches are the same either way; costs one batch of memory. It starts only after
-            two requests in order (fit's default ``shuffle=True`` asks for batches in random
-            order, which this Sequence does not need: it reshuffles the samples every epoch).
+            Batches are the same either way; costs one batch of memory. It starts at an
+            epoch's first batch or after three requests in order (fit's default
+            ``shuffle=True`` asks for batches in random order, which this Sequence does not
+            need: it reshuffles the samples every epoch).
             Off with Keras ``workers > 1`` or processes, whose enqueuer already works ahead.
         workers, use_multiprocessing, max_queue_size: forwarded to ``keras.utils.PyDataset``.
 
@@ -209,6 +210,7 @@ class SampleSequence(keras.utils.PyDataset):
         self._ahead_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._ahead: tuple[int, int, concurrent.futures.Future] | None = None
         self._last_request: tuple[int, int] | None = None
+        self._in_order = 0  # how many requests in a row asked for the batch after the previous one
         self._scratch = threading.local()
         self._skipped: dict[str, str] = {}
         self._batch_stats: dict[tuple[int, int], dict[str, int]] = {}
@@ -218,7 +220,7 @@ class SampleSequence(keras.utils.PyDataset):
     def __getstate__(self):
         state = self.__dict__.copy()
         for key in ("_lock", "_pool", "_pool_pid", "_perm_cache", "_skipped", "_batch_stats", "_totals",
-                    "_ahead_pool", "_ahead", "_scratch", "_last_request", "_skip_log"):
+                    "_ahead_pool", "_ahead", "_scratch", "_last_request", "_in_order", "_skip_log"):
             state.pop(key, None)
         return state
 
@@ -256,7 +258,7 @@ class SampleSequence(keras.utils.PyDataset):
         epoch, so fit's first epoch reads ``epoch == 1``; batches stay a pure function of
         (seed, epoch, index) either way.
         """
-        finished_in_order = self._last_request == (self.epoch, len(self) - 1)
+        finished_in_order = self._last_request == (self.epoch, len(self) - 1) and self._in_order >= 2
         self.epoch += 1
         if finished_in_order:
             self._schedule_ahead(self.epoch, 0)
@@ -270,7 +272,10 @@ class SampleSequence(keras.utils.PyDataset):
         x, y, stats = self._take_ahead(epoch, index) or self._build_batch(index, epoch)
         previous, self._last_request = self._last_request, (epoch, index)
         first = index == 0 and (previous is None or previous[0] != epoch)
-        if first or previous == (epoch, index - 1):  # asked in order: the next one is likely next
+        # an epoch's start, or three in order, mean a loop; in a shuffled order two neighbours come
+        # up by chance once in n batches and three once in n², so a batch is rarely built for nothing
+        self._in_order = 2 if first else self._in_order + 1 if previous == (epoch, index - 1) else 0
+        if self._in_order >= 2:
             self._schedule_ahead(epoch, index + 1)
         self._record_batch(epoch, index, stats)
         self._worker_link.batch_done(epoch, index, stats)  # in a worker process: the counters go to the parent
