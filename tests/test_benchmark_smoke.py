@@ -42,3 +42,25 @@ def test_quick_benchmark_reports_numbers(tmp_path):
         return
     plot_results(result, str(tmp_path / "throughput.png"))
     assert (tmp_path / "throughput.png").stat().st_size > 0
+
+
+def test_quick_benchmark_runs_the_augmented_and_fit_variants(tmp_path):
+    toy = sl.make_toy_dataset(tmp_path / "toy", num_images=8)
+    spec = DatasetSpec("widerface", toy.annotations, options={"images_dir": toy.images})
+    variants = ("d", "e", "e-alb", "g", "g-tfdata", "g-uint8", "g-conv")
+    config = BenchConfig(variants=variants, workers=(1,), epochs=1, warmup=1, batch_size=4, isolate=False,
+                         memory_factor=0, image_size=(64, 64), grid_size=2)
+
+    result = run_benchmark(spec, config, quick=True)
+
+    for variant in variants:
+        run = result.get(variant, 1)
+        assert run is not None and run.ok, run and run.error
+        assert run.images_per_epoch == 8 and run.median > 0
+    notes = " ".join(result.get("g-uint8", 1).notes)
+    assert "to_tf_dataset(seq, repeat=True)" in notes and "ms per batch" in notes
+    assert "NativeAugmenter" in " ".join(result.get("e", 1).notes)
+    assert "AlbumentationsAugmenter" in " ".join(result.get("e-alb", 1).notes)
+    ratio, which = result.ratio("g*", "d", 1)
+    assert ratio > 0 and which.startswith("g") and "conv" not in which
+    assert "(g')/(d)" in result.table()

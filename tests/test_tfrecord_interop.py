@@ -235,3 +235,32 @@ def test_every_toy_format_round_trips_through_tfrecord(tmp_path):
             if original.masks is not None and original.num_boxes:
                 want = masks_module.decode_masks(original)
                 assert np.array_equal(back.masks.decode(), want), name
+
+
+def test_to_tf_dataset_repeat_runs_epoch_after_epoch(toy):
+    import keras
+
+    seq = sl.DetectionSequence(toy.samples[:10], batch_size=4, image_size=(32, 32), seed=5, preprocess="uint8",
+                               encoder=sl.GridEncoder(grid_size=2, num_classes=1))
+    reference = sl.DetectionSequence(toy.samples[:10], batch_size=4, image_size=(32, 32), seed=5,
+                                     preprocess="uint8", encoder=sl.GridEncoder(grid_size=2, num_classes=1))
+    ds = to_tf_dataset(seq, repeat=True)
+    assert ds.cardinality().numpy() == tf.data.INFINITE_CARDINALITY
+    assert ds.element_spec[0].dtype == tf.uint8
+    batches = list(ds.take(3 * len(seq)).as_numpy_iterator())  # three epochs in one pass
+    assert [len(x) for x, _ in batches] == [4, 4, 2] * 3
+    for epoch in range(3):
+        reference.set_epoch(epoch)
+        for k in range(len(seq)):
+            x, y = batches[epoch * len(seq) + k]
+            rx, ry = reference[k]
+            assert np.array_equal(x, rx) and np.array_equal(y, ry)  # reshuffled between passes
+    fresh = sl.DetectionSequence(toy.samples[:10], batch_size=4, image_size=(32, 32), seed=5, preprocess="uint8",
+                                 encoder=sl.GridEncoder(grid_size=2, num_classes=1))
+    model = keras.Sequential([keras.Input((32, 32, 3), dtype="uint8"), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Conv2D(5, 16, strides=16)])
+    model.compile("sgd", "mse")
+    history = model.fit(to_tf_dataset(fresh, repeat=True), steps_per_epoch=len(fresh), epochs=3, verbose=0,
+                        shuffle=False)  # the Sequence shuffles
+    assert len(history.history["loss"]) == 3 and np.isfinite(history.history["loss"]).all()
+    assert fresh.epoch >= 2  # the passes went on between fit's epochs
