@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .geometry import clip_boxes, scale_boxes, valid_box_mask
+from .geometry import scale_boxes
 from .imageio import DEFAULT_MAX_PIXELS, choose_reduction, decode_image, probe_image
 from .masks import decode_masks
 from .records import VALID_REGION, Sample
@@ -98,31 +98,37 @@ def load_sample(
     else:
         to_decoded = (dh / source_size[0], dw / source_size[1])
     masks = _source_masks(sample, source_size) if options.masks else None
-    current = sample._evolve(boxes=scale_boxes(sample.boxes, to_decoded), image_size=(dh, dw),
-                             keypoints=_scale_keypoints(sample.keypoints, to_decoded), masks=None)
-    if options.augment_at == "source" and augment is not None:
-        if masks is not None:  # source pixels → decoded pixels, then they travel with the image
+    at_source = options.augment_at == "source" and augment is not None
+    if at_source:  # boxes and keypoints into decoded pixels, then they travel with the image
+        current = sample._evolve(boxes=scale_boxes(sample.boxes, to_decoded), image_size=(dh, dw),
+                                 keypoints=_scale_keypoints(sample.keypoints, to_decoded), masks=None)
+        if masks is not None:
             region = np.ones((dh, dw), bool)
             current = current._evolve(masks=_place_masks(masks, (dh, dw), to_decoded),
                                       meta={**current.meta, VALID_REGION: region})
             masks = None
         image, current = augment(image, current, rng)
+        to_frame = (1.0, 1.0)  # from the augmented image's pixels
+    else:
+        current = sample
+        to_frame = to_decoded  # from source pixels: one transform for decode and resize together
     resized, place = resize_image(image, options.image_size, options.resize, options.pad_value,
-                                  out=out if augment is None or options.augment_at == "source" else None)
+                                  out=out if augment is None or at_source else None)
     meta = current.meta
     if masks is not None:  # straight from source pixels to the output: one nearest-neighbour pass
         scale = (to_decoded[0] * place.scale[0], to_decoded[1] * place.scale[1])
         masks = _place_masks(masks, options.image_size, scale, place.offset)
         if options.resize == "letterbox" or augment is not None:
             meta = {**meta, VALID_REGION: _place_region(source_size, options.image_size, scale, place.offset)}
-    elif current.masks is not None:
+    elif at_source and current.masks is not None:
         masks = _place_masks(current.masks, options.image_size, place.scale, place.offset)
         if VALID_REGION in meta:
             meta = {**meta, VALID_REGION: _place_masks(meta[VALID_REGION], options.image_size, place.scale,
                                                        place.offset)}
-    current = current._evolve(boxes=scale_boxes(current.boxes, place.scale, place.offset),
+    scale = (to_frame[0] * place.scale[0], to_frame[1] * place.scale[1])
+    current = current._evolve(boxes=scale_boxes(current.boxes, scale, place.offset),
                               image_size=tuple(options.image_size), masks=masks, meta=meta,
-                              keypoints=_scale_keypoints(current.keypoints, place.scale, place.offset))
+                              keypoints=_scale_keypoints(current.keypoints, scale, place.offset))
     if options.augment_at == "output" and augment is not None:
         resized, current = augment(resized, current, rng)
         if resized.shape[:2] != tuple(options.image_size):
@@ -131,8 +137,10 @@ def load_sample(
         if out is not None:
             out[...] = resized
             resized = out
-    boxes = clip_boxes(current.boxes, options.image_size)
-    keep = valid_box_mask(boxes)
+    h, w = options.image_size
+    boxes = np.clip(current.boxes, 0, np.array([w, h, w, h], np.float32))
+    size = boxes[:, 2:] - boxes[:, :2]
+    keep = (size[:, 0] > 0) & (size[:, 1] > 0) & np.isfinite(current.boxes).all(axis=1)
     current = current._evolve(boxes=boxes)
     stats = {}
     if not keep.all():

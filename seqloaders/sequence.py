@@ -390,9 +390,25 @@ class SampleSequence(keras.utils.PyDataset):
         positions = range(start, min(start + self.batch_size, n))
         images = np.empty((len(positions), *self.image_size, 3), np.uint8 if scale is None else np.float32)
         if self.threads > 1 and len(positions) > 1:
-            futures = [self._executor().submit(self._load_position, perm, pos, epoch, images[k], scale)
-                       for k, pos in enumerate(positions)]
-            results = [f.result() for f in futures]
+            # one task per thread, each taking the next image until none is left: balanced like one
+            # task per image, without a future and two thread hand-overs for every image
+            results: list = [None] * len(positions)
+            errors: dict[int, Exception] = {}
+            queue = iter(range(len(positions)))  # next() on it is atomic under the GIL
+
+            def drain() -> None:
+                for k in queue:
+                    try:
+                        results[k] = self._load_position(perm, positions[k], epoch, images[k], scale)
+                    except Exception as exc:  # noqa: BLE001 - raised below, the first position's first
+                        errors[k] = exc
+
+            pool = self._executor()
+            tasks = [pool.submit(drain) for _ in range(min(self.threads, len(positions)))]
+            for task in tasks:
+                task.result()
+            if errors:
+                raise errors[min(errors)]
         else:
             results = [self._load_position(perm, pos, epoch, images[k], scale) for k, pos in enumerate(positions)]
         stats: dict[str, int] = {}
