@@ -373,9 +373,14 @@ class BenchResult:
         ]
         if self.quick:
             lines.append("QUICK MODE: a tiny set and one epoch; the numbers only show that the benchmark runs")
+        busy = self.machine.get("cpu_busy_start")
         load = self.machine.get("load_average_start")
         cores = self.machine.get("usable_cores") or 1
-        if load and load[0] > 0.3 * cores:
+        if busy is not None:  # measured: what other processes used while this one slept
+            if busy > _BUSY_WARNING:
+                lines.append(f"WARNING: other processes used {busy:.0%} of the CPU just before the run: they "
+                             "compete for it and the numbers are not reliable")
+        elif load and load[0] > 0.3 * cores:
             lines.append(f"WARNING: load average {load[0]:.2f} on {cores} cores at the start: other processes "
                          "compete for the CPU and the numbers are not reliable")
         return lines
@@ -480,6 +485,8 @@ class BenchResult:
                f"- RAM: {m.get('ram_gib', '?')} GiB; {m.get('platform', '?')}; Python {m.get('python', '?')}",
                f"- load average at start / end: {_load_text(m.get('load_average_start'))} / "
                f"{_load_text(m.get('load_average_end'))}",
+               f"- CPU used by other processes just before / after (1 s sample of /proc/stat): "
+               f"{_busy_text(m.get('cpu_busy_start'))} / {_busy_text(m.get('cpu_busy_end'))}",
                "- versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()), "",
                "## Set-up", "", *[f"- {line}" for line in self._header()], "",
                "## Throughput", "", _markdown_table(head, rows), "", _RSS_NOTE, ""]
@@ -519,6 +526,37 @@ def _workers_text(workers: int) -> str:
 def _quota_text(machine: dict[str, Any]) -> str:
     quota = machine.get("cgroup_cpu_quota")
     return f", cgroup quota {quota} CPUs" if quota else ""
+
+
+def _busy_text(busy: float | None) -> str:
+    return "?" if busy is None else f"{busy:.1%}"
+
+
+_BUSY_WARNING = 0.1  # other processes using more than this share of the CPU make a run unreliable
+
+
+def cpu_busy(seconds: float = 1.0) -> float | None:
+    """Share of all cores' time that was not idle during ``seconds`` of sleep here (Linux only).
+
+    The load average counts tasks that wait on disk or sit in uninterruptible kernel sleep, so it
+    can read 1.0 on an idle machine; this reads the CPU's own counters while the caller sleeps,
+    so what it sees is the other processes' use.
+    """
+
+    def sample():
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    return None if total <= 0 else round(max(0.0, 1 - (idle1 - idle0) / total), 4)
 
 
 def _load_text(load: Sequence[float] | None) -> str:
@@ -600,6 +638,7 @@ def machine_info() -> dict[str, Any]:
         pass
     if hasattr(os, "getloadavg"):
         info["load_average_start"] = [round(x, 2) for x in os.getloadavg()]
+    info["cpu_busy_start"] = cpu_busy()
     versions = {}
     for dist in ("seqloaders", "numpy", "opencv-python-headless", "tensorflow", "keras", "albumentations"):
         try:
@@ -1203,6 +1242,7 @@ def run_benchmark(
             memory = MemoryCheck(workers, config.memory_factor, len(samples), small, large)
     if hasattr(os, "getloadavg"):
         machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    machine["cpu_busy_end"] = cpu_busy()
     return BenchResult(config=config, dataset=description, machine=machine, results=results, memory=memory,
                        started=datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
                        elapsed_s=time.time() - started, quick=quick)
