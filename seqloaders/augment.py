@@ -196,8 +196,8 @@ def detection_preset(strength: str = "standard") -> Any:
     ``"albumentations-detection"`` preset, and a starting point for your own.
 
     Boxes, keypoints (kept even when they leave the image) and masks follow the image. The flip
-    does not swap left and right keypoints; for pose data use :class:`HorizontalFlipAugmenter`
-    with a flip index.
+    does not swap left and right keypoints; for pose data use :class:`NativeAugmenter` or
+    :class:`HorizontalFlipAugmenter` with a flip index.
 
     Args:
         strength: "light" (flip and colour) or "standard" (plus scale/shift/rotate affine).

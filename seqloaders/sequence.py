@@ -557,8 +557,10 @@ class KeypointSequence(SampleSequence):
     """Images and per-keypoint Gaussian heatmaps (B, H / stride, W / stride, K) for pose models.
 
     Keypoints move with every resize and augmentation; to flip horizontally, use
-    ``augment=sl.HorizontalFlipAugmenter(flip_index)`` (it swaps left and right keypoints) or an
-    albumentations pipeline with ``keypoint_params=A.KeypointParams(format="xy", remove_invisible=False)``.
+    ``augment=sl.NativeAugmenter(flip_index=sl.COCO_PERSON_FLIP_INDEX)`` (flip, colour and affine)
+    or ``sl.HorizontalFlipAugmenter(flip_index)`` (flip only); both swap left and right keypoints.
+    An albumentations pipeline needs ``keypoint_params=A.KeypointParams(format="xy",
+    remove_invisible=False)`` and cannot swap them.
 
     Args:
         samples: samples with ``keypoints`` (N, K, 3).

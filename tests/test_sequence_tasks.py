@@ -166,12 +166,16 @@ def test_instance_masks_and_boxes_agree(toys):
         assert checked >= 8
 
 
-def test_keypoints_follow_flips_and_resizes(toys):
+@pytest.mark.parametrize("augment", [
+    sl.HorizontalFlipAugmenter([0, 1, 2]),
+    # scale and shift keep a vertical centre line vertical and central; a rotation would not
+    sl.NativeAugmenter(flip_index=(0, 1, 2), rotate=(0.0, 0.0), affine=0.8, min_visibility=0.0),
+], ids=["flip", "native"])
+def test_keypoints_follow_flips_and_resizes(toys, augment):
     samples = toys["yolo-pose"].read()
     seq = sl.KeypointSequence(samples, encoder={"heatmaps": sl.encoders.HeatmapEncoder(3, output_stride=4),
                                                 "keypoints": KeypointEncoder(max_objects=3, num_keypoints=3)},
-                              batch_size=6, image_size=(64, 96), augment=sl.HorizontalFlipAugmenter([0, 1, 2]),
-                              seed=3)
+                              batch_size=6, image_size=(64, 96), augment=augment, seed=3)
     _, loaded = seq.load_batch(0)
     flipped = 0
     for sample, original in zip(loaded, [samples[i] for i in seq.permutation()[:6]]):
