@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_throughput.py
+	$(PY) benchmarks/bench_parse.py --results benchmarks/PARSE.md
 
 # The long reliability campaign: every reader fuzzed with FUZZ_EXAMPLES cases per format and strategy,
 # the broken-image matrix, the nothing-changed and fault tests; RELIABILITY.md is generated from the log.

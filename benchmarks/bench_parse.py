@@ -16,8 +16,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib.util
 import os
+import platform
 import statistics
 import sys
 import tempfile
@@ -158,10 +160,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-boxes", type=int, default=TRAIN_BOXES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="one run on a tenth of the size (smoke test)")
+    parser.add_argument("--results", metavar="FILE.md", help="also write the table as Markdown (make bench: PARSE.md)")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.num_images, args.num_boxes = 1, args.num_images // 10, args.num_boxes // 10
-    print(format_table(bench_parse(args.num_images, args.num_boxes, args.runs, args.seed)))
+    table = format_table(bench_parse(args.num_images, args.num_boxes, args.runs, args.seed))
+    print(table)
+    if args.results:
+        when = datetime.datetime.now().isoformat(timespec="seconds")
+        with open(args.results, "w", encoding="utf-8") as f:
+            f.write(f"# seqloaders annotation parsing benchmark\n\nMeasured {when} with "
+                    f"`python benchmarks/bench_parse.py`, Python {platform.python_version()}, "
+                    f"{os.cpu_count()} logical cores.\n\n```\n{table}\n```\n")
+        print(f"wrote {args.results}")
     return 0
 
 

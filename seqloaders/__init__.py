@@ -39,7 +39,6 @@ from .encoders import (  # noqa: E402
 )
 from .errors import AnnotationError, EncodingError, ImageError, RecordError, SampleError, SeqloadersError  # noqa: E402
 from .errors import WorkerError  # noqa: E402
-from .callbacks import LoadReportCallback  # noqa: E402
 from .classmap import ClassMap  # noqa: E402
 from .formats import (  # noqa: E402
     VOC_CLASSES,
@@ -65,14 +64,6 @@ from .preview import COCO_PERSON_SKELETON, draw_samples, preview_sequence, rende
 from .check import CheckReport, Finding, check_dataset  # noqa: E402
 from .records import BoxFormat, ReadReport, Sample, SampleList  # noqa: E402
 from .resize import resize_image  # noqa: E402
-from .sequence import (  # noqa: E402
-    ClassificationSequence,
-    DetectionSequence,
-    KeypointSequence,
-    LoadReport,
-    SampleSequence,
-    SegmentationSequence,
-)
 from .storage import FsspecStorage, LocalStorage, Storage  # noqa: E402
 from .summary import DatasetSummary, summarize  # noqa: E402
 from .tfrecord import (  # noqa: E402
@@ -185,3 +176,30 @@ __all__ = [
     "resize_image",
     "summarize",
 ]
+
+# Keras (and with it TensorFlow) loads only when a Sequence or the callback is first used, so
+# parsing, checking and converting a dataset, and the CLI, start in a fraction of a second.
+_LAZY = {
+    "LoadReportCallback": "callbacks",
+    "ClassificationSequence": "sequence",
+    "DetectionSequence": "sequence",
+    "KeypointSequence": "sequence",
+    "LoadReport": "sequence",
+    "SampleSequence": "sequence",
+    "SegmentationSequence": "sequence",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'seqloaders' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -47,3 +47,18 @@ def test_preview_draws_the_decoded_targets(toy, tmp_path):
     images, _ = seq.load_batch(0)
     assert not np.array_equal(cv2.cvtColor(mosaic, cv2.COLOR_BGR2RGB)[:, :112], images[0])
     assert os.path.getsize(path) > 1000
+
+
+def test_import_and_parsing_do_not_load_keras_or_tensorflow(toy):
+    import subprocess
+    import sys
+
+    code = ("import sys, seqloaders as sl\n"
+            f"samples = sl.read_wider_face({str(toy.annotations)!r}, {str(toy.images)!r})\n"
+            "assert len(samples) > 0\n"
+            "heavy = sorted(m for m in ('keras', 'tensorflow') if m in sys.modules)\n"
+            "assert not heavy, heavy\n"
+            "sl.DetectionSequence  # the first use loads Keras\n"
+            "assert 'keras' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
