@@ -79,8 +79,9 @@ def load_sample(
 
     Returns:
         The (H, W, 3) uint8 RGB image, the sample with boxes (and keypoints, and masks when
-        ``options.masks``) in its pixels (boxes clipped to it, zero-size boxes removed) and counters (``boxes_without_area``: boxes removed because they
-        had no area inside the image).
+        ``options.masks``) in its pixels (boxes clipped to it, zero-size boxes removed) and
+        counters (``boxes_without_area``: boxes removed because they had no area inside the
+        image, or because the augmentation left them out: moved (mostly) out of the image).
     """
     data = storage.read(sample.image)
     info = probe_image(data)
@@ -107,11 +108,14 @@ def load_sample(
             current = current._evolve(masks=_place_masks(masks, (dh, dw), to_decoded),
                                       meta={**current.meta, VALID_REGION: region})
             masks = None
+        before = current.num_boxes
         image, current = augment(image, current, rng)
+        dropped = max(0, before - current.num_boxes)  # moved out of the image, or had no area to move
         to_frame = (1.0, 1.0)  # from the augmented image's pixels
     else:
         current = sample
-        to_frame = to_decoded  # from source pixels: one transform for decode and resize together
+        to_frame = to_decoded
+        dropped = 0  # from source pixels: one transform for decode and resize together
     resized, place = resize_image(image, options.image_size, options.resize, options.pad_value,
                                   out=out if augment is None or at_source else None)
     meta = current.meta
@@ -130,7 +134,9 @@ def load_sample(
                               image_size=tuple(options.image_size), masks=masks, meta=meta,
                               keypoints=_scale_keypoints(current.keypoints, scale, place.offset))
     if options.augment_at == "output" and augment is not None:
+        before = current.num_boxes
         resized, current = augment(resized, current, rng)
+        dropped += max(0, before - current.num_boxes)
         if resized.shape[:2] != tuple(options.image_size):
             raise ValueError(f"the augmentation changed the image size to {resized.shape[:2]}; with "
                              f"augment_at='output' it must keep {tuple(options.image_size)}")
@@ -143,8 +149,10 @@ def load_sample(
     keep = (size[:, 0] > 0) & (size[:, 1] > 0) & np.isfinite(current.boxes).all(axis=1)
     current = current._evolve(boxes=boxes)
     stats = {}
+    lost = dropped + int((~keep).sum())
+    if lost:
+        stats["boxes_without_area"] = lost
     if not keep.all():
-        stats["boxes_without_area"] = int((~keep).sum())
         current = current.select(keep)
     return resized, current, stats
 

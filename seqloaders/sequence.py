@@ -47,7 +47,8 @@ class LoadReport:
         skipped: image → error message, for every sample skipped under ``on_error="skip"``.
         skip_events: how many times a sample was replaced in a batch (over all epochs).
         boxes_without_area: boxes dropped because nothing of them lay inside the image
-            (zero-size annotations, or boxes moved out by augmentation).
+            (zero-size annotations), or because the augmentation left them out (moved out of
+            the image, or less of them inside than its ``min_visibility``).
         boxes_not_encoded: boxes the encoder could not hold (e.g. two boxes in one grid cell).
     """
 

@@ -212,3 +212,24 @@ def test_lazy_masks_and_wrong_flip_index_name_the_image():
     kp = np.zeros((1, 3, 3), np.float32)
     with pytest.raises(ValueError, match="img.jpg.*flip_index has 2"):
         run(fixed(flip=1.0, flip_index=(1, 0)), image, sample.replace(keypoints=kp))
+
+
+@pytest.mark.parametrize("augment", [None, "flip", "affine", "albumentations-detection"])
+def test_boxes_the_augmentation_leaves_out_are_counted(tmp_path, augment):
+    import cv2
+
+    from seqloaders.pipeline import LoadOptions, load_sample
+    from seqloaders.storage.local import LocalStorage
+
+    path = str(tmp_path / "a.png")
+    cv2.imwrite(path, np.zeros((50, 60, 3), np.uint8))
+    sample = sl.Sample(path, boxes=[[5, 5, 5, 20], [10, 10, 30, 30]], labels=[0, 1])  # the first has no area
+    aug = {"flip": fixed(flip=1.0), "affine": fixed(scale=1.1)}.get(augment, augment)
+    _, out, stats = load_sample(sample, LocalStorage(), LoadOptions((32, 32)), as_augmenter(aug),
+                                np.random.default_rng(0))
+    assert out.labels.tolist() == [1] and stats == {"boxes_without_area": 1}
+    # a box the affine moves out of the image is counted too
+    far = sample.replace(boxes=[[0, 0, 6, 6], [10, 10, 30, 30]])
+    _, out, stats = load_sample(far, LocalStorage(), LoadOptions((32, 32)), fixed(translate=-0.3),
+                                np.random.default_rng(0))
+    assert out.labels.tolist() == [1] and stats == {"boxes_without_area": 1}
