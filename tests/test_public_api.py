@@ -62,3 +62,16 @@ def test_import_and_parsing_do_not_load_keras_or_tensorflow(toy):
             "assert 'keras' in sys.modules\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_cli_commands_that_need_no_model_do_not_load_keras(toy):
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from seqloaders.cli import main\n"
+            f"assert main(['inspect', 'widerface', {str(toy.annotations)!r}, '--images-dir', {str(toy.images)!r}]) == 0\n"
+            f"assert main(['check', 'widerface', {str(toy.annotations)!r}, '--images-dir', {str(toy.images)!r}]) == 0\n"
+            "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
