@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 
 from .augment import Augmenter
-from .geometry import clip_boxes
+from .encoders.keypoints import _check_flip_index
+from .geometry import box_areas, clip_boxes
 from .records import VALID_REGION, Sample
 
 __all__ = ["NativeAugmenter", "affine_matrix"]
@@ -79,10 +80,6 @@ def _move_boxes(boxes: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     mx = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]
     my = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]
     return np.stack([mx.min(1), my.min(1), mx.max(1), my.max(1)], axis=1).astype(np.float32)
-
-
-def _area(boxes: np.ndarray) -> np.ndarray:
-    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,10 +159,8 @@ class NativeAugmenter(Augmenter):
         if self.scale[0] <= 0:
             raise ValueError(f"scale must be positive, got {self.scale}")
         if self.flip_index is not None:
-            index = tuple(int(i) for i in self.flip_index)
-            if sorted(index) != list(range(len(index))):
-                raise ValueError(f"flip_index must be a permutation of 0..K-1, got {self.flip_index}")
-            object.__setattr__(self, "flip_index", index)
+            index = _check_flip_index(self.flip_index, len(self.flip_index))
+            object.__setattr__(self, "flip_index", tuple(index.tolist()))
 
     @classmethod
     def preset(cls, strength: str = "standard", **overrides) -> NativeAugmenter:
@@ -228,8 +223,8 @@ class NativeAugmenter(Augmenter):
         inside = clip_boxes(sample.boxes, (h, w))
         moved = _move_boxes(inside, warp.matrix)
         clipped = clip_boxes(moved, (h, w))
-        area, kept_area = _area(moved), _area(clipped)
-        keep = (kept_area > 0) & (kept_area >= self.min_visibility * np.maximum(area, 1e-12)) & (_area(inside) > 0)
+        area, kept_area = box_areas(moved), box_areas(clipped)
+        keep = (kept_area > 0) & (kept_area >= self.min_visibility * np.maximum(area, 1e-12)) & (box_areas(inside) > 0)
         changes = {"boxes": clipped[keep]}
         if sample.keypoints is not None:
             kp = sample.keypoints.astype(np.float32, copy=True)

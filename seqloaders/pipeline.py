@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .geometry import scale_boxes
+from .geometry import clip_boxes, scale_boxes, valid_box_mask
 from .imageio import DEFAULT_MAX_PIXELS, choose_reduction, decode_image, probe_image
 from .masks import decode_masks
 from .records import VALID_REGION, Sample
@@ -114,8 +114,8 @@ def load_sample(
         to_frame = (1.0, 1.0)  # from the augmented image's pixels
     else:
         current = sample
-        to_frame = to_decoded
-        dropped = 0  # from source pixels: one transform for decode and resize together
+        to_frame = to_decoded  # from source pixels: one transform for decode and resize together
+        dropped = 0
     resized, place = resize_image(image, options.image_size, options.resize, options.pad_value,
                                   out=out if augment is None or at_source else None)
     meta = current.meta
@@ -143,10 +143,8 @@ def load_sample(
         if out is not None:
             out[...] = resized
             resized = out
-    h, w = options.image_size
-    boxes = np.clip(current.boxes, 0, np.array([w, h, w, h], np.float32))
-    size = boxes[:, 2:] - boxes[:, :2]
-    keep = (size[:, 0] > 0) & (size[:, 1] > 0) & np.isfinite(current.boxes).all(axis=1)
+    boxes = clip_boxes(current.boxes, options.image_size)
+    keep = valid_box_mask(boxes)
     current = current._evolve(boxes=boxes)
     stats = {}
     lost = dropped + int((~keep).sum())
