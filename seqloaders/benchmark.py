@@ -31,7 +31,7 @@ Variants (keys in parentheses):
   with Keras' defaults, with Keras ``workers=2``, through ``to_tf_dataset(seq, repeat=True)``
   with ``steps_per_epoch``, and the same with ``preprocess="uint8"`` and a ``Rescaling`` layer.
 - (g') ``g-conv``: as ``g-uint8`` with a stride-4 convolution over the full image as the first
-  layer: on a CPU its step (about 20 ms per batch) takes the loader's cores; not in the goal.
+  layer: on a CPU its step (20-30 ms per batch) takes the loader's cores; not in the goal.
 
 Example:
     >>> from seqloaders.benchmark import BenchConfig, DatasetSpec, run_benchmark
