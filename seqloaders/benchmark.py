@@ -11,8 +11,11 @@ Variants (keys in parentheses):
   output's pixels (``cv2.IMREAD_REDUCED_COLOR_2/4/8``, the library's rule, computed up front),
   bilinear resize to the output, on a thread pool of ``workers`` threads. Nothing else: no
   targets, no float conversion.
-- (b) ``b1``, ``b4``: tf.data's best pipeline for the same work: ``read_file → decode_jpeg(ratio=1
-  or 4) → resize → batch → prefetch`` with AUTOTUNE on a private pool of ``workers`` threads.
+- (b) ``b1``, ``b-same``: tf.data's best pipeline for the same work: ``read_file → decode_jpeg →
+  resize → batch → prefetch`` with AUTOTUNE on a private pool of ``workers`` threads, decoding
+  in full (``ratio=1``) or at each file's scale by the library's rule (``tf.switch_case`` over
+  ``ratio`` 1/2/4/8). ``b4``: ``ratio=4`` for every file, shown for reference: files whose 1/4
+  scale has fewer pixels than the output are decoded too small and upsampled, which is less work.
 - (c) ``c``: a straightforward ``keras.utils.PyDataset`` of the tutorial kind: full ``cv2.imread``,
   INTER_AREA resize of the full image, float32, a grid target encoded per sample in Python;
   ``workers`` threads call ``__getitem__`` (as Keras' enqueuer does).
@@ -99,6 +102,7 @@ VARIANTS: dict[str, str] = {
     "a": "(a)  ceiling: read + reduced DCT decode + resize",
     "b1": "(b)  tf.data, decode_jpeg ratio=1",
     "b4": "(b)  tf.data, decode_jpeg ratio=4",
+    "b-same": "(b)  tf.data, decode_jpeg at (a)'s scale per file",
     "c": "(c)  tutorial PyDataset",
     "c-aug": "(c') tutorial PyDataset + full-size augmentation",
     "d": "(d)  DetectionSequence, grid, no augmentation",
@@ -114,14 +118,15 @@ VARIANTS: dict[str, str] = {
 DEFAULT_VARIANTS: tuple[str, ...] = tuple(VARIANTS)
 _FIT_VARIANTS = ("g", "g-workers", "g-tfdata", "g-uint8", "g-conv")
 _FIT_BEST = ("g", "g-workers", "g-tfdata", "g-uint8")  # "g*": the model whose step leaves the CPU to the loader
-_TF_DATA_VARIANTS = ("b1", "b4")
-_LOCAL_FILE_VARIANTS = ("a", "b1", "b4", "c", "c-aug")
+_TF_DATA_VARIANTS = ("b1", "b-same")  # "b*": tf.data doing the same work as (a) and (d)
+_LOCAL_FILE_VARIANTS = ("a", "b1", "b4", "b-same", "c", "c-aug")
 
 #: (name, numerator, denominator, goal or None, what it shows); "b*" and "g*" mean the best of them.
 RATIOS: tuple[tuple[str, str, str, float | None, str], ...] = (
     ("(d)/(a)", "d", "a", 0.9, "loader vs the decode ceiling"),
     ("(d)/(b)", "d", "b*", 1.1, "loader vs tf.data's best"),
     ("(d)/(b) unstalled", "d", "b*~", 1.1, "vs tf.data's unstalled epochs"),
+    ("(d)/(b4)", "d", "b4", None, "vs tf.data decoding all at 1/4, below the output size for some files"),
     ("(e)/(c')", "e", "c-aug", 3.0, "augmented loader vs the usual full-size augmentation"),
     ("(e')/(c')", "e-alb", "c-aug", None, "the same albumentations pipeline, at the output size"),
     ("(e)/(c)", "e", "c", None, "augmented loader vs the plain tutorial loader"),
@@ -196,6 +201,9 @@ class BenchConfig:
         stall_factor: an epoch slower than this many times the run's fastest epoch is a stall.
         timeout: seconds one isolated run may take.
         seed: seed of shuffling and augmentation.
+        rounds: run the whole list this many times, one (variant, workers) after the other, and
+            pool the epochs of all rounds: a slow spell of a shared machine then touches every
+            variant a little rather than one variant entirely.
     """
 
     variants: tuple[str, ...] = DEFAULT_VARIANTS
@@ -211,6 +219,7 @@ class BenchConfig:
     stall_factor: float = 2.0
     timeout: float = 1200.0
     seed: int = 0
+    rounds: int = 1
 
     def __post_init__(self):
         unknown = [v for v in self.variants if v not in VARIANTS]
@@ -218,6 +227,8 @@ class BenchConfig:
             raise ValueError(f"unknown variant(s) {', '.join(unknown)}; available: {', '.join(VARIANTS)}")
         if not self.workers or min(self.workers) < 1:
             raise ValueError(f"workers must be positive counts, got {self.workers}")
+        if self.rounds < 1:
+            raise ValueError(f"rounds must be at least 1, got {self.rounds}")
         if self.epochs < 1 or self.warmup < 0:
             raise ValueError(f"need epochs >= 1 and warmup >= 0, got epochs={self.epochs}, warmup={self.warmup}")
         object.__setattr__(self, "variants", tuple(self.variants))
@@ -369,7 +380,9 @@ class BenchResult:
         lines = [
             f"dataset: {d.get('description', '?')}",
             f"output {c.image_size[0]}x{c.image_size[1]}, batch {c.batch_size}, grid {c.grid_size}; "
-            f"{c.epochs} measured epoch(s) after {c.warmup} warm-up; images/s as median [min-max]; {isolation}",
+            f"{c.epochs} measured epoch(s) after {c.warmup} warm-up"
+            + (f" in each of {c.rounds} rounds over all variants (their epochs pooled)" if c.rounds > 1 else "")
+            + f"; images/s as median [min-max]; {isolation}",
         ]
         if self.quick:
             lines.append("QUICK MODE: a tiny set and one epoch; the numbers only show that the benchmark runs")
@@ -725,7 +738,18 @@ def _run_ceiling(ctx: _Context) -> tuple[list[float], int, list[str]]:
     return seconds, images, [note + " of the files; bilinear resize"]
 
 
+def _decode_scales(paths: Sequence[str], image_size: tuple[int, int]) -> dict[str, int]:
+    """The library's JPEG decode scale of each file (the largest that keeps the output's pixels)."""
+    scales = {}
+    for path in set(paths):
+        with open(path, "rb") as f:
+            info = probe_image(f.read())
+        scales[path] = choose_reduction(info.size, image_size) if info is not None and info.format == "jpeg" else 1
+    return scales
+
+
 def _run_tf_data(ctx: _Context, ratio: int) -> tuple[list[float], int, list[str]]:
+    """tf.data with ``decode_jpeg(ratio=ratio)``; ratio 0: each file at the library's scale."""
     _require_local_files(ctx.samples)
     import tensorflow as tf
 
@@ -734,21 +758,28 @@ def _run_tf_data(ctx: _Context, ratio: int) -> tuple[list[float], int, list[str]
     if ratio != 1 and not jpeg:
         raise NotApplicable("decode_jpeg(ratio=...) needs JPEG files")
     h, w = ctx.config.image_size
+    choices = (1, 2, 4, 8)
+    scales = _decode_scales(paths, (h, w)) if jpeg else {}
 
-    def load(path):
-        data = tf.io.read_file(path)
-        if jpeg:
-            image = tf.io.decode_jpeg(data, channels=3, ratio=ratio)
-        else:
-            image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        return tf.image.resize(image, (h, w))
+    def decode(data, scale_index):
+        if not jpeg:
+            return tf.io.decode_image(data, channels=3, expand_animations=False)
+        if ratio:
+            return tf.io.decode_jpeg(data, channels=3, ratio=ratio)
+        branches = [(lambda r: lambda: tf.io.decode_jpeg(data, channels=3, ratio=r))(r) for r in choices]
+        return tf.switch_case(scale_index, branches)
+
+    def load(path, scale_index):
+        return tf.image.resize(decode(tf.io.read_file(path), scale_index), (h, w))
+
+    indices = [choices.index(scales.get(p, 1)) for p in paths]
 
     options = tf.data.Options()
     options.threading.private_threadpool_size = ctx.workers
     options.deterministic = False
     if hasattr(options.autotune, "cpu_budget"):
         options.autotune.cpu_budget = ctx.workers
-    ds = (tf.data.Dataset.from_tensor_slices(paths)
+    ds = (tf.data.Dataset.from_tensor_slices((paths, indices))
           .map(load, num_parallel_calls=tf.data.AUTOTUNE)
           .batch(ctx.config.batch_size)
           .prefetch(tf.data.AUTOTUNE)
@@ -762,9 +793,15 @@ def _run_tf_data(ctx: _Context, ratio: int) -> tuple[list[float], int, list[str]
 
     seconds, images = _time_epochs(epoch, ctx.config.warmup + ctx.config.epochs)
     notes = [f"private thread pool of {ctx.workers}, AUTOTUNE map and prefetch, deterministic=False"]
-    if ratio != 1:
-        notes.append(f"ratio={ratio} decodes every image at 1/{ratio}, even where that leaves fewer pixels than "
-                     "the output (then upsampled)")
+    if ratio == 0:
+        total = len(paths)
+        counts = {k: sum(scales[p] == k for p in paths) for k in choices}
+        notes.append("decode_jpeg at each file's scale, the library's rule (tf.switch_case over ratio 1/2/4/8): "
+                     + ", ".join(f"1/{k} for {n / total:.0%}" for k, n in counts.items() if n) + " of the files")
+    elif ratio != 1:
+        below = sum(scales[p] < ratio for p in paths) / len(paths)
+        notes.append(f"ratio={ratio} decodes every image at 1/{ratio}: {below:.0%} of the files then have fewer "
+                     "pixels than the output and are upsampled, so this is less work than (a) and (d) do")
     return seconds, images, notes
 
 
@@ -1041,6 +1078,7 @@ _RUNNERS: dict[str, Callable[[_Context], tuple[list[float], int, list[str]]]] = 
     "a": _run_ceiling,
     "b1": lambda ctx: _run_tf_data(ctx, 1),
     "b4": lambda ctx: _run_tf_data(ctx, 4),
+    "b-same": lambda ctx: _run_tf_data(ctx, 0),
     "c": lambda ctx: _run_tutorial(ctx, augment=False),
     "c-aug": lambda ctx: _run_tutorial(ctx, augment=True),
     "d": lambda ctx: _run_sequence(ctx, None),
@@ -1218,17 +1256,23 @@ def run_benchmark(
                 tfrecord_error = str(exc)
             except Exception as exc:  # noqa: BLE001
                 tfrecord_error = f"failed: writing the shards: {type(exc).__name__}: {exc}"
-        for variant in config.variants:
-            for workers in config.workers:
-                if variant == "f" and tfrecord_error:
-                    result = VariantResult(variant, workers, error=tfrecord_error)
-                elif config.isolate:
-                    result = _run_isolated(variant, workers, dataset, config, pattern)
-                else:
-                    result = measure_variant(variant, workers, samples, config, pattern)
-                result.stall_factor = config.stall_factor
-                log.info("%s", result.summary())
-                results.append(result)
+        pooled: dict[tuple[str, int], VariantResult] = {}
+        for round_ in range(config.rounds):
+            for variant in config.variants:
+                for workers in config.workers:
+                    if variant == "f" and tfrecord_error:
+                        result = VariantResult(variant, workers, error=tfrecord_error)
+                    elif config.isolate:
+                        result = _run_isolated(variant, workers, dataset, config, pattern)
+                    else:
+                        result = measure_variant(variant, workers, samples, config, pattern)
+                    result.stall_factor = config.stall_factor
+                    if config.rounds > 1:
+                        log.info("round %d of %d: %s", round_ + 1, config.rounds, result.summary())
+                    else:
+                        log.info("%s", result.summary())
+                    _pool_round(pooled, result)
+        results = list(pooled.values())
         if config.memory_factor > 1 and "d" in config.variants:
             workers = max(config.workers)
             small = next(r for r in results if r.variant == "d" and r.workers == workers)
@@ -1246,6 +1290,22 @@ def run_benchmark(
     return BenchResult(config=config, dataset=description, machine=machine, results=results, memory=memory,
                        started=datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
                        elapsed_s=time.time() - started, quick=quick)
+
+
+def _pool_round(pooled: dict[tuple[str, int], VariantResult], result: VariantResult) -> None:
+    """Add one round's run of a (variant, workers) to the runs of the earlier rounds."""
+    key = (result.variant, result.workers)
+    first = pooled.get(key)
+    if first is None:
+        pooled[key] = result
+        return
+    first.error = first.error or result.error
+    first.epoch_seconds += result.epoch_seconds
+    first.warmup_seconds += result.warmup_seconds
+    peaks = [r for r in (first.peak_rss_mb, result.peak_rss_mb) if r]
+    first.peak_rss_mb = max(peaks) if peaks else None
+    bases = [r for r in (first.base_rss_mb, result.base_rss_mb) if r]
+    first.base_rss_mb = min(bases) if bases else None
 
 
 # -- outputs ---------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def test_quick_benchmark_reports_numbers(tmp_path):
 def test_quick_benchmark_runs_the_augmented_and_fit_variants(tmp_path):
     toy = sl.make_toy_dataset(tmp_path / "toy", num_images=8)
     spec = DatasetSpec("widerface", toy.annotations, options={"images_dir": toy.images})
-    variants = ("d", "e", "e-alb", "g", "g-tfdata", "g-uint8", "g-conv")
+    variants = ("d", "b-same", "e", "e-alb", "g", "g-tfdata", "g-uint8", "g-conv")
     config = BenchConfig(variants=variants, workers=(1,), epochs=1, warmup=1, batch_size=4, isolate=False,
                          memory_factor=0, image_size=(64, 64), grid_size=2)
 
@@ -64,3 +64,14 @@ def test_quick_benchmark_runs_the_augmented_and_fit_variants(tmp_path):
     ratio, which = result.ratio("g*", "d", 1)
     assert ratio > 0 and which.startswith("g") and "conv" not in which
     assert "(g')/(d)" in result.table()
+
+
+def test_rounds_pool_the_epochs_of_every_round(tmp_path):
+    toy = sl.make_toy_dataset(tmp_path / "toy", num_images=8)
+    spec = DatasetSpec("widerface", toy.annotations, options={"images_dir": toy.images})
+    config = BenchConfig(variants=("a", "d"), workers=(1,), epochs=2, warmup=1, batch_size=4, isolate=False,
+                         memory_factor=0, rounds=3)
+    result = run_benchmark(spec, config, quick=True)
+    assert [len(r.epoch_seconds) for r in result.results] == [6, 6]  # one entry per variant, 3 rounds of 2
+    assert [len(r.warmup_seconds) for r in result.results] == [3, 3]
+    assert "in each of 3 rounds" in result.table()

@@ -22,7 +22,7 @@ __all__ = ["HELP", "add_arguments", "add_options", "config_from_args", "report",
 HELP = "measure loading throughput (images/s) and peak memory on a dataset, against the JPEG decode ceiling and tf.data"
 
 #: what --quick changes: one warm-up and one measured epoch on at most QUICK_IMAGES images
-QUICK = {"epochs": 1, "warmup": 1}
+QUICK = {"epochs": 1, "warmup": 1, "rounds": 1}
 QUICK_IMAGES = 64
 
 
@@ -30,7 +30,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     """The measurement options shared by ``seqloaders bench`` and ``benchmarks/bench_throughput.py``."""
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], metavar="N",
                         help="worker counts to measure (default: 1 2)")
-    parser.add_argument("--epochs", type=int, default=5, help="measured epochs per run (default: 5)")
+    parser.add_argument("--epochs", type=int, default=3, help="measured epochs per run (default: 3)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="run every variant this many times, interleaved, pooling the epochs: a slow spell of "
+                             "a shared machine then touches all variants alike (default: 2)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up epochs per run, not counted (default: 1)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
     parser.add_argument("--image-size", type=int, nargs=2, default=[224, 224], metavar=("H", "W"),
@@ -69,7 +72,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
         workers=tuple(args.workers), epochs=args.epochs, warmup=args.warmup, batch_size=args.batch_size,
         image_size=tuple(args.image_size), grid_size=args.grid_size, memory_factor=args.memory_factor,
-        isolate=not args.in_process, pin_cores=not args.no_pin, timeout=args.timeout, seed=args.seed)
+        isolate=not args.in_process, pin_cores=not args.no_pin, timeout=args.timeout, seed=args.seed,
+        rounds=args.rounds)
     if args.quick:
         options.update(QUICK)
     return BenchConfig(**options)
