@@ -116,7 +116,7 @@ VARIANTS: dict[str, str] = {
     "g-conv": "(g') the same, conv-stem model: its step on the CPU",
 }
 DEFAULT_VARIANTS: tuple[str, ...] = tuple(VARIANTS)
-_FIT_VARIANTS = ("g", "g-workers", "g-tfdata", "g-uint8", "g-conv")
+_FIT_VARIANTS = tuple(key for key in VARIANTS if key.startswith("g"))
 _FIT_BEST = ("g", "g-workers", "g-tfdata", "g-uint8")  # "g*": the model whose step leaves the CPU to the loader
 _TF_DATA_VARIANTS = ("b1", "b-same")  # "b*": tf.data doing the same work as (a) and (d)
 _LOCAL_FILE_VARIANTS = ("a", "b1", "b4", "b-same", "c", "c-aug")
@@ -709,15 +709,12 @@ def _require_local_files(samples: list[Sample]) -> None:
 def _run_ceiling(ctx: _Context) -> tuple[list[float], int, list[str]]:
     _require_local_files(ctx.samples)
     h, w = ctx.config.image_size
-    flags: dict[str, int] = {}
-    scales: dict[int, int] = {}
-    for path in {s.image for s in ctx.samples}:  # the decode scale is an oracle computed up front
-        with open(path, "rb") as f:
-            info = probe_image(f.read())
-        reduce = choose_reduction(info.size, (h, w)) if info is not None and info.format == "jpeg" else 1
-        flags[path] = cv2.IMREAD_COLOR_RGB | _REDUCED_FLAGS[reduce]
-        scales[reduce] = scales.get(reduce, 0) + 1
     paths = [s.image for s in ctx.samples]
+    by_file = _decode_scales(paths, (h, w))  # the decode scale is an oracle computed up front
+    flags = {path: cv2.IMREAD_COLOR_RGB | _REDUCED_FLAGS[reduce] for path, reduce in by_file.items()}
+    scales: dict[int, int] = {}
+    for reduce in by_file.values():
+        scales[reduce] = scales.get(reduce, 0) + 1
     batch = np.empty((ctx.config.batch_size, h, w, 3), np.uint8)
 
     def load(path: str) -> np.ndarray:
