@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 
+from .check import locate_missing_images
 from .geometry import outside_box_mask
 from .imageio import probe_image
 from .records import Sample
@@ -73,7 +75,7 @@ def _stats(values: np.ndarray) -> dict[str, float]:
 
 
 def summarize(samples: Sequence[Sample], class_names: Sequence[str] | None = None,
-              check_images: bool = True) -> DatasetSummary:
+              check_images: bool = True, images_dir: str | os.PathLike | None = None) -> DatasetSummary:
     """Count images, boxes and classes, and list problems without changing any file.
 
     Problems: missing or unreadable image headers (error), boxes outside the image (error),
@@ -84,6 +86,12 @@ def summarize(samples: Sequence[Sample], class_names: Sequence[str] | None = Non
         samples: the samples of a reader.
         class_names: names of the labels (default: ``samples.class_names`` if present).
         check_images: open every image's header (missing images, real sizes).
+        images_dir: the images root the samples were read with, if known. When most images are
+            missing, one problem says so, naming this folder (or the one the missing paths share)
+            and the nearest folder that holds them (:func:`seqloaders.check.locate_missing_images`).
+
+    Returns:
+        A :class:`DatasetSummary`.
     """
     if class_names is None:
         class_names = tuple(getattr(samples, "class_names", ()) or ())
@@ -91,6 +99,7 @@ def summarize(samples: Sequence[Sample], class_names: Sequence[str] | None = Non
     counts: Counter = Counter()
     widths, heights = [], []
     empty = 0
+    missing: list[str] = []
     for sample in samples:
         line = sample.meta.get("line")
         where = f"{sample.image}" + (f" (line {line})" if line else "")
@@ -103,6 +112,7 @@ def summarize(samples: Sequence[Sample], class_names: Sequence[str] | None = Non
                     info = probe_image(f.read(_HEADER_BYTES))
             except FileNotFoundError:
                 problems.append(Problem("error", "missing image", where, "image file not found"))
+                missing.append(sample.image)
                 info = None
             except OSError as exc:
                 problems.append(Problem("error", "unreadable image", where, str(exc)))
@@ -130,6 +140,10 @@ def summarize(samples: Sequence[Sample], class_names: Sequence[str] | None = Non
                 counts[str(label)] += 1
             else:
                 counts[class_names[label] if class_names else str(label)] += 1
+    many = locate_missing_images(list(dict.fromkeys(missing)), len({s.image for s in samples}), images_dir)
+    if many is not None:  # one problem instead of one per image
+        problems = [p for p in problems if p.kind != "missing image"]
+        problems.insert(0, Problem("error", "missing image", many.where, many.message))
     w_all = np.concatenate(widths) if widths else np.zeros(0)
     h_all = np.concatenate(heights) if heights else np.zeros(0)
     return DatasetSummary(

@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import argparse
 
-from .common import USER_ERRORS, add_dataset_arguments, load_class_map, print_error, read_dataset
+from .common import (
+    USER_ERRORS,
+    add_dataset_arguments,
+    add_max_findings_argument,
+    load_class_map,
+    positive_int,
+    print_error,
+    read_dataset,
+)
 
 HELP = "open every image and report unreadable images, bad boxes and masks, duplicates and unmapped classes"
 
@@ -25,10 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the ``check`` arguments on ``parser``."""
     add_dataset_arguments(parser)
     parser.add_argument("--json", metavar="OUT", default=None, help="write every finding as JSON to this file")
-    parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="decoding threads (default: the number of cores, at most 8)")
-    parser.add_argument("--max-findings", type=int, default=50, metavar="N",
-                        help="findings listed in the printed summary (default: 50; the JSON has all)")
+    parser.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                        help="decoding threads, >= 1 (default: the number of cores, at most 8)")
+    add_max_findings_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -41,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         samples = read_dataset(args, on_error="skip")
     except USER_ERRORS as exc:
         return print_error("check", exc)
-    report = check_dataset(samples, class_map=class_map, workers=args.workers, progress=not args.no_progress)
+    report = check_dataset(samples, class_map=class_map, workers=args.workers, progress=not args.no_progress,
+                           images_dir=args.images_dir)
     print(report.summary(args.max_findings))
     if args.json:
         try:

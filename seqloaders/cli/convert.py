@@ -32,6 +32,8 @@ import argparse
 import logging
 import sys
 
+from .common import add_dataset_arguments, positive_int
+
 HELP = "convert an annotated dataset to TFRecord shards (TF Object Detection API layout)"
 
 TARGETS = ("tfrecord",)
@@ -40,21 +42,28 @@ RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner")
 logger = logging.getLogger(__name__)
 
 
+def _quality(text: str) -> int:
+    value = positive_int(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 100, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the ``convert`` arguments on ``parser``."""
-    parser.add_argument("format", metavar="FORMAT", help="annotation format (e.g. widerface)")
-    parser.add_argument("path", metavar="PATH", help="annotation file or folder")
+    add_dataset_arguments(parser, class_map=False)
     parser.add_argument("--to", dest="target", default="tfrecord", choices=TARGETS, help="output format")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder, or a bucket URL "
                         "(s3://bucket/shards, gs://...; the bucket must exist)")
-    parser.add_argument("--images-dir", metavar="D", default=None, help="root the image paths are relative to")
     parser.add_argument("--name", default="train", help="shard name prefix (default: train)")
-    parser.add_argument("--shards", type=int, default=None, metavar="N", help="number of shards "
+    parser.add_argument("--shards", type=positive_int, default=None, metavar="N", help="number of shards "
                         "(default: one per 1,000 images)")
-    parser.add_argument("--workers", type=int, default=None, metavar="W", help="reading threads (default: cores, <= 8; "
+    parser.add_argument("--workers", type=positive_int, default=None, metavar="W", help="reading threads, >= 1 "
+                        "(default: cores, <= 8; "
                         "with --runner: threads per shard, default 4)")
     parser.add_argument("--reencode", action="store_true", help="re-encode every image as JPEG")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG quality of re-encoded images (default: 95)")
+    parser.add_argument("--quality", type=_quality, default=95,
+                        help="JPEG quality of re-encoded images, 1-100 (default: 95)")
     parser.add_argument("--overwrite", action="store_true", help="rewrite shards completed by an earlier run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--storage-option", dest="storage_options", action="append", default=[],
@@ -128,7 +137,12 @@ def run(args: argparse.Namespace) -> int:
         storage_options = parse_options(args.storage_options)
     except ValueError as exc:
         return _error(str(exc).replace("--option", "--storage-option"))
-    options = {} if args.images_dir is None else {"images_dir": args.images_dir}
+    try:
+        options = parse_options(args.options)
+    except ValueError as exc:
+        return _error(str(exc))
+    if args.images_dir is not None:
+        options["images_dir"] = args.images_dir
     if storage_options and (files.is_url(args.path) or files.is_url(args.images_dir)):
         options["storage_options"] = storage_options
     write = dict(name=args.name, num_shards=args.shards, reencode=args.reencode, quality=args.quality,
@@ -143,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 report = write_tfrecords_beam(samples, args.out, pipeline_options=[f"--runner={args.runner}", *extra],
                                               threads_per_shard=args.workers or 4, **write)
-    except (ValueError, FileNotFoundError, PermissionError, ImportError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, PermissionError, ImportError) as exc:
         return _error(str(exc))
     print(report)
     for image, error in report.failed[:20]:

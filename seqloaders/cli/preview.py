@@ -1,9 +1,11 @@
-"""``seqloaders preview FORMAT PATH --out preview.png``: a batch as the model sees it, targets drawn.
+"""``seqloaders preview FORMAT PATH [--out preview.png]``: a batch as the model sees it, targets drawn.
 
 Example::
 
     seqloaders preview widerface wider_face_train_bbx_gt.txt --images-dir WIDER_train/images \\
         --out preview.png --encoder grid --augment detection --image-size 224 224 --num-images 16
+
+Without ``--out`` the PNG is ``preview.png`` in the current folder; nothing else is written.
 
 The batch is built by a :class:`~seqloaders.DetectionSequence` with the chosen encoder and
 augmentation; its encoded targets are decoded back and drawn on the input pixels (see
@@ -15,9 +17,20 @@ from __future__ import annotations
 
 import argparse
 
-from .common import USER_ERRORS, add_dataset_arguments, load_class_map, print_error, read_dataset
+from .common import (
+    USER_ERRORS,
+    add_dataset_arguments,
+    load_class_map,
+    non_negative_int,
+    positive_int,
+    print_error,
+    read_dataset,
+)
 
 HELP = "save a PNG of augmented samples with their encoded targets decoded back and drawn"
+
+#: where the PNG goes without ``--out``: the current folder, never a path inside the package or its docs
+DEFAULT_OUT = "preview.png"
 
 ENCODERS = ("grid", "padded", "anchors", "semantic", "instance", "heatmap", "keypoints", "classification")
 
@@ -25,20 +38,21 @@ ENCODERS = ("grid", "padded", "anchors", "semantic", "instance", "heatmap", "key
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the ``preview`` arguments on ``parser``."""
     add_dataset_arguments(parser)
-    parser.add_argument("--out", required=True, metavar="PNG", help="the PNG to write")
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="PNG",
+                        help=f"the PNG to write (default: {DEFAULT_OUT} in the current folder)")
     parser.add_argument("--encoder", choices=ENCODERS, default="grid", help="the target encoder (default: grid)")
     parser.add_argument("--augment", choices=("detection", "none"), default="detection",
                         help="augmentation preset (default: detection)")
-    parser.add_argument("--image-size", type=int, nargs=2, default=[224, 224], metavar=("H", "W"),
+    parser.add_argument("--image-size", type=positive_int, nargs=2, default=[224, 224], metavar=("H", "W"),
                         help="model input size (default: 224 224)")
-    parser.add_argument("--batch", type=int, default=0, metavar="N", help="which batch to draw (default: 0)")
-    parser.add_argument("--num-images", type=int, default=16, metavar="N", help="images drawn (default: 16)")
+    parser.add_argument("--batch", type=non_negative_int, default=0, metavar="N", help="which batch to draw (default: 0)")
+    parser.add_argument("--num-images", type=positive_int, default=16, metavar="N", help="images drawn (default: 16)")
     parser.add_argument("--seed", type=int, default=0, help="seed of shuffling and augmentation (default: 0)")
     parser.add_argument("--no-shuffle", action="store_true", help="take the images in the dataset's order")
-    parser.add_argument("--grid-size", type=int, default=7, metavar="S", help="grid of --encoder grid (default: 7)")
-    parser.add_argument("--columns", type=int, default=4, help="tiles per row (default: 4)")
-    parser.add_argument("--zoom", type=int, default=1, help="integer upscaling of each tile (default: 1)")
-    parser.add_argument("--gap", type=int, default=4, help="white pixels between tiles (default: 4)")
+    parser.add_argument("--grid-size", type=positive_int, default=7, metavar="S", help="grid of --encoder grid (default: 7)")
+    parser.add_argument("--columns", type=positive_int, default=4, help="tiles per row (default: 4)")
+    parser.add_argument("--zoom", type=positive_int, default=1, help="integer upscaling of each tile (default: 1)")
+    parser.add_argument("--gap", type=non_negative_int, default=4, help="white pixels between tiles (default: 4)")
     parser.add_argument("--threshold", type=float, default=0.5, help="least objectness drawn (default: 0.5)")
     parser.add_argument("--skeleton", default=None, metavar="PAIRS",
                         help="keypoint pairs to join, e.g. '0-1,1-2', or 'coco' (default: COCO for 17 keypoints)")
