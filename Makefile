@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export NO_ALBUMENTATIONS_UPDATE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: demo test bench fuzz clean
+.PHONY: demo test bench docs fuzz clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_throughput.py
 	$(PY) benchmarks/bench_parse.py --results benchmarks/PARSE.md
+
+# docs/*.png from the commands README.md shows, each run in a temporary folder (tests/test_readme.py
+# checks that the committed images are what those commands draw).
+docs: $(STAMP)
+	$(PY) tests/readmeblocks.py --write-docs
 
 # The long reliability campaign: every reader fuzzed with FUZZ_EXAMPLES cases per format and strategy,
 # the broken-image matrix, the nothing-changed and fault tests; RELIABILITY.md is generated from the log.
