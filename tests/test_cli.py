@@ -56,7 +56,8 @@ def test_version(capsys):
     (["inspect", "widerface", "a.txt", "-o", "columns"], "argument --option/-o: expects KEY=VALUE, got 'columns'"),
     (["preview", "widerface", "a.txt", "--num-images", "0"], "argument --num-images: must be >= 1, got 0"),
     (["convert", "widerface", "a.txt", "--out", "x", "--workers", "0"], "argument --workers: must be >= 1, got 0"),
-    (["convert", "widerface", "a.txt", "--out", "x", "--quality", "101"], "argument --quality: must be between 1 and 100, got 101"),
+    (["convert", "widerface", "a.txt", "--out", "x", "--quality", "101"],
+     "argument --quality: must be between 1 and 100, got 101"),
 ])
 def test_bad_values_are_usage_errors_of_the_subcommand(argv, message, capsys):
     assert main(argv) == 2

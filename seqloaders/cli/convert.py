@@ -5,8 +5,8 @@ Example::
     seqloaders convert widerface wider_face_train_bbx_gt.txt --images-dir WIDER_train/images \\
         --to tfrecord --out shards/ --shards 16 --workers 8
 
-With ``--runner`` the shards are written by an Apache Beam pipeline instead (``pip install
-"seqloaders[beam]"``); every argument the command does not know is handed to Beam's
+With ``--runner`` the shards are written by an Apache Beam pipeline instead (``pip install ".[beam]"``
+from the checkout); every argument the command does not know is handed to Beam's
 ``PipelineOptions`` untouched::
 
     seqloaders convert widerface wider_face_train_bbx_gt.txt --images-dir WIDER_train/images \\

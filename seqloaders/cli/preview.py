@@ -45,11 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="augmentation preset (default: detection)")
     parser.add_argument("--image-size", type=positive_int, nargs=2, default=[224, 224], metavar=("H", "W"),
                         help="model input size (default: 224 224)")
-    parser.add_argument("--batch", type=non_negative_int, default=0, metavar="N", help="which batch to draw (default: 0)")
+    parser.add_argument("--batch", type=non_negative_int, default=0, metavar="N",
+                        help="which batch to draw (default: 0)")
     parser.add_argument("--num-images", type=positive_int, default=16, metavar="N", help="images drawn (default: 16)")
     parser.add_argument("--seed", type=int, default=0, help="seed of shuffling and augmentation (default: 0)")
     parser.add_argument("--no-shuffle", action="store_true", help="take the images in the dataset's order")
-    parser.add_argument("--grid-size", type=positive_int, default=7, metavar="S", help="grid of --encoder grid (default: 7)")
+    parser.add_argument("--grid-size", type=positive_int, default=7, metavar="S",
+                        help="grid of --encoder grid (default: 7)")
     parser.add_argument("--columns", type=positive_int, default=4, help="tiles per row (default: 4)")
     parser.add_argument("--zoom", type=positive_int, default=1, help="integer upscaling of each tile (default: 1)")
     parser.add_argument("--gap", type=non_negative_int, default=4, help="white pixels between tiles (default: 4)")

@@ -48,7 +48,9 @@ __all__ = ["write_tfrecords_beam", "import_beam", "BEAM_INSTALL_HINT"]
 
 logger = logging.getLogger(__name__)
 
-BEAM_INSTALL_HINT = 'pip install "seqloaders[beam]"'
+#: until seqloaders is on the package index, the extra is installed from a checkout (or Beam alone)
+BEAM_INSTALL_HINT = ('pip install "seqloaders[beam]" (from a checkout: pip install ".[beam]"; '
+                     'or pip install apache-beam)')
 #: the Beam metrics namespace of the counters the workers keep (records written, samples failed)
 METRICS_NAMESPACE = "seqloaders"
 
