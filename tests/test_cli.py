@@ -153,3 +153,10 @@ def test_preview_is_silent_and_writes_into_the_current_folder_by_default(toy, tm
     assert done.returncode == 0, done.stderr
     assert done.stderr == "", done.stderr  # no TensorFlow start-up lines
     assert (tmp_path / "preview.png").is_file() and "wrote preview.png" in done.stdout
+
+
+@pytest.mark.slow  # the bench module imports TensorFlow
+def test_bench_still_dispatches_and_its_help_is_silent():
+    done = _run("bench", "--help")
+    assert done.returncode == 0 and "usage: seqloaders bench" in done.stdout
+    assert done.stderr == "", done.stderr

@@ -75,7 +75,13 @@ def build_parser(command: str | None = None) -> tuple[argparse.ArgumentParser, d
         p = sub.add_parser(name, help=spec.help, description=spec.help)
         subparsers[name] = p
         if name == command:
-            module = importlib.import_module(spec.module, __name__)
+            if spec.loads_tensorflow:  # its module may import TensorFlow (bench does): keep its start-up lines off
+                from .common import tensorflow_quieted
+
+                with tensorflow_quieted():
+                    module = importlib.import_module(spec.module, __name__)
+            else:
+                module = importlib.import_module(spec.module, __name__)
             module.add_arguments(p)
             p.set_defaults(_run=module.run)
     return parser, subparsers

@@ -12,12 +12,14 @@ when it parses (numbers, lists, objects, true/false), else kept as a string::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
@@ -184,36 +186,46 @@ _TENSORFLOW_NOISE = re.compile(
     r"\d{4}-\d\d-\d\d [\d:.]+: [IWE] \S+(cudart_stub|cpu_feature_guard|cuda_fft|cuda_dnn|cuda_blas)\.cc:\d+\] ")
 
 
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow (and Keras) with its C++ start-up chatter kept off the terminal.
+@contextlib.contextmanager
+def tensorflow_quieted() -> Iterator[None]:
+    """Keep TensorFlow's C++ start-up chatter off the terminal while the block imports it.
 
-    Sets ``TF_CPP_MIN_LOG_LEVEL=2`` unless the environment sets it, then imports with the
-    process's stderr (file descriptor 2) captured, and writes back every captured line that is
-    not one of TensorFlow's known start-up notices (:data:`_TENSORFLOW_NOISE`), so real errors
-    still show. The CLI calls it before running a subcommand that loads TensorFlow; without
-    TensorFlow installed it does nothing (the subcommand reports that itself).
+    Sets ``TF_CPP_MIN_LOG_LEVEL=2`` unless the environment sets it, captures the process's
+    stderr (file descriptor 2) for the block, then writes back every captured line that is not one
+    of TensorFlow's known start-up notices (:data:`_TENSORFLOW_NOISE`), so real errors still show.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules:
-        return
     sys.stderr.flush()
     with tempfile.TemporaryFile() as captured:
         saved = os.dup(2)
         os.dup2(captured.fileno(), 2)
         try:
-            try:
-                import tensorflow as tf
-
-                tf.config.list_physical_devices()  # CUDA's start-up notices come here, not at the first batch
-                import keras  # noqa: F401
-            except ImportError:
-                pass
+            yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-        captured.seek(0)
-        text = captured.read().decode("utf-8", "replace")
-    kept = [line for line in text.splitlines() if line.strip() and not _TENSORFLOW_NOISE.match(line)]
-    if kept:
-        print("\n".join(kept), file=sys.stderr)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", "replace")
+            kept = [line for line in text.splitlines() if line.strip() and not _TENSORFLOW_NOISE.match(line)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and Keras inside :func:`tensorflow_quieted`.
+
+    The CLI calls it before running a subcommand that loads TensorFlow; without TensorFlow
+    installed it does nothing (the subcommand reports that itself).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    with tensorflow_quieted():
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # CUDA's start-up notices come here, not at the first batch
+            import keras  # noqa: F401
+        except ImportError:
+            pass
