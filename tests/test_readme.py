@@ -2,13 +2,15 @@
 
 The blocks run in order in one temporary folder, each a test of its own (``-k`` on one of them
 runs it without the blocks it may depend on). A block marked ``<!-- readme-test: skip (why) -->``
-is reported as skipped with its reason, and a skipped Python block must still compile. The
-docs/ images the README shows are checked against what their documented command draws now.
+is reported as skipped with its reason, and a skipped block must still parse (Python's
+``compile``, ``bash -n``). The docs/ images the README shows are checked against what their
+documented command draws now.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 
 import cv2
@@ -49,6 +51,9 @@ def test_readme_block_runs_as_written(block: Block, session):
     if block.skip:
         if block.language == "python":
             compile(block.code, f"README.md:{block.line}", "exec")  # a skipped block still parses
+        else:
+            done = subprocess.run(["bash", "-n", "-c", block.code], capture_output=True, text=True, check=False)
+            assert done.returncode == 0, f"README.md:{block.line}: {done.stderr}"
         pytest.skip(f"README.md:{block.line} ({block.section}): {block.skip}")
     start = time.perf_counter()
     if block.language == "python":
