@@ -39,6 +39,7 @@ from .encoders import (  # noqa: E402
 )
 from .errors import AnnotationError, EncodingError, ImageError, RecordError, SampleError, SeqloadersError  # noqa: E402
 from .errors import WorkerError  # noqa: E402
+from .evaluate import DetectionReport, decode_predictions, evaluate_detections, predict_detections  # noqa: E402
 from .classmap import ClassMap  # noqa: E402
 from .formats import (  # noqa: E402
     VOC_CLASSES,
@@ -127,6 +128,7 @@ __all__ = [
     "Augmenter",
     "BoxFormat",
     "DatasetSummary",
+    "DetectionReport",
     "ClassificationSequence",
     "DetectionSequence",
     "KeypointSequence",
@@ -157,6 +159,7 @@ __all__ = [
     "convert_boxes",
     "decode_grid",
     "decode_image",
+    "decode_predictions",
     "detection_preset",
     "draw_samples",
     "preview_sequence",
@@ -166,9 +169,11 @@ __all__ = [
     "Finding",
     "check_dataset",
     "encode_grid",
+    "evaluate_detections",
     "load_sample",
     "make_toy_dataset",
     "parse_wider_face",
+    "predict_detections",
     "probe_image",
     "read",
     "read_wider_face",
