@@ -61,6 +61,7 @@ from .formats import (  # noqa: E402
 from .geometry import box_areas, clip_boxes, convert_boxes  # noqa: E402
 from .imageio import decode_image, probe_image  # noqa: E402
 from .pipeline import LoadOptions, load_sample  # noqa: E402
+from .loader import Loader, LoadReport  # noqa: E402
 from .preview import COCO_PERSON_SKELETON, draw_samples, preview_sequence, render_batch  # noqa: E402
 from .check import CheckReport, Finding, check_dataset  # noqa: E402
 from .records import BoxFormat, ReadReport, Sample, SampleList  # noqa: E402
@@ -139,6 +140,7 @@ __all__ = [
     "GridEncoder",
     "ImageError",
     "LoadOptions",
+    "Loader",
     "LoadReport",
     "LoadReportCallback",
     "LocalStorage",
@@ -189,7 +191,6 @@ _LAZY = {
     "ClassificationSequence": "sequence",
     "DetectionSequence": "sequence",
     "KeypointSequence": "sequence",
-    "LoadReport": "sequence",
     "SampleSequence": "sequence",
     "SegmentationSequence": "sequence",
 }

@@ -74,12 +74,12 @@ def test_the_callback_needs_a_sequence():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("processes", [False, True])
-def test_model_fit_history_has_the_skips_counted_in_worker_processes(toy, tmp_path, processes):
+@pytest.mark.parametrize("workers", [{"workers": 2}, {"processes": 2}], ids=["keras-threads", "loader-processes"])
+def test_model_fit_history_has_the_skips_counted_in_worker_processes(toy, tmp_path, workers):
     import keras
 
     samples, bad = _samples_with_bad_images(toy, tmp_path)
-    seq = _make(samples, workers=2, use_multiprocessing=processes, augment="detection")
+    seq = _make(samples, augment="detection", **workers)
     callback = sl.LoadReportCallback(seq)
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(5, 3, strides=16, padding="same")])
@@ -96,6 +96,6 @@ def test_model_fit_history_has_the_skips_counted_in_worker_processes(toy, tmp_pa
         assert report == reference.report(epoch=epoch)
         # two faces in one cell of the 2x2 grid: counters other than the skips came from the workers too
         assert report.boxes_not_encoded + report.boxes_without_area > 0
-    mode = "worker processes" if processes else "worker threads"
+    mode = "loader worker processes" if "processes" in workers else "Keras worker threads"
     record("broken images", f"unreadable samples under on_error='skip', {mode}, model.fit", 3,
            "History skipped_samples == 3 every epoch; report() equals a single-process count")

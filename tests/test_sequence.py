@@ -284,18 +284,18 @@ def test_read_ahead_waits_for_requests_in_order(toy):
     seq = make_seq(sl.read_wider_face(toy.annotations, toy.images))
     for i in (3, 1, 4, 0, 2):  # model.fit(shuffle=True) asks in random order: nothing is built ahead
         seq[i]
-        assert seq._ahead is None
+        assert seq.loader.ahead == []
     seq.on_epoch_end()
     seq[0]
-    assert seq._ahead[:2] == (1, 1)  # in order again
+    assert seq.loader.ahead == [(1, 1)]  # in order again
     seq[1]
-    assert seq._ahead[:2] == (1, 2)
+    assert seq.loader.ahead == [(1, 2)]
     seq.on_epoch_end()
     for i in (3, 1, 2):  # two neighbours by chance, as a shuffled order gives once in n batches: no
         seq[i]
-        assert seq._ahead is None or seq._ahead[0] != 2  # only last epoch's, never used
+        assert all(epoch != 2 for epoch, _ in seq.loader.ahead)  # only last epoch's, never used
     seq[3]  # a third in a row: a loop
-    assert seq._ahead[:2] == (2, 4)
+    assert seq.loader.ahead == [(2, 4)]
 
 
 def test_read_ahead_raises_an_error_at_its_own_batch(toy, tmp_path):

@@ -307,8 +307,32 @@ def call_with_retries(fn: Callable[[], _T], url: str, retries: int = DEFAULT_RET
                 raise OSError(errno.EIO, f"{type(exc).__name__}: {exc} (gave up after {attempt + 1} attempts; "
                                          "the store is unreachable or overloaded, try again later or raise "
                                          "retries)", url) from exc
-            sleep(min(_MAX_BACKOFF, backoff * 2 ** attempt) * (0.5 + 0.5 * random.random()))
+            stop = getattr(_RETRY_SCOPE, "stop", None)
+            wait = min(_MAX_BACKOFF, backoff * 2 ** attempt) * (0.5 + 0.5 * random.random())
+            if stop is not None and (stop.is_set() or stop.wait(wait)):
+                raise OSError(errno.ECANCELED, f"{type(exc).__name__}: {exc} (not retried: nobody waits for this "
+                                               "read any more)", url) from exc
+            if stop is None:
+                sleep(wait)
             attempt += 1
+
+
+_RETRY_SCOPE = threading.local()
+
+
+@contextlib.contextmanager
+def stop_retries_when(stop: threading.Event):
+    """In this thread, :func:`call_with_retries` makes no further retry once ``stop`` is set.
+
+    Background reads (a loader's read-ahead) run in this scope, so that a closed loader does not
+    keep retrying a server that has gone away.
+    """
+    previous = getattr(_RETRY_SCOPE, "stop", None)
+    _RETRY_SCOPE.stop = stop
+    try:
+        yield
+    finally:
+        _RETRY_SCOPE.stop = previous
 
 
 # -- file operations ----------------------------------------------------------------------------

@@ -1,0 +1,113 @@
+"""Daemon worker threads: they never hold up the interpreter's exit.
+
+``concurrent.futures.ThreadPoolExecutor`` joins its threads at exit, so a read-ahead that keeps
+retrying a server that has gone away keeps the process alive for a minute. These threads are
+daemons: at exit they simply stop.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["DaemonPool", "wait_for", "release_waiters"]
+
+_exiting = threading.Event()
+_waiters = 0
+_waiters_lock = threading.Lock()
+
+
+def wait_for(future: concurrent.futures.Future) -> Any:
+    """``future.result()``, given up (with ``RuntimeError``) once :func:`release_waiters` runs at exit.
+
+    At interpreter exit, a thread still waiting in Python when finalization starts can never
+    run again; if it belongs to TensorFlow (a ``tf.data`` thread calling a Sequence), the main
+    thread then waits for it forever. So every wait for a batch is counted and released at exit.
+    """
+    global _waiters
+    with _waiters_lock:
+        _waiters += 1
+    try:
+        while True:
+            try:
+                return future.result(timeout=0.1)
+            except concurrent.futures.TimeoutError:
+                if _exiting.is_set():
+                    raise RuntimeError("the interpreter is exiting; the batch was abandoned") from None
+    finally:
+        with _waiters_lock:
+            _waiters -= 1
+
+
+def release_waiters(timeout: float = 2.0) -> None:
+    """At exit: make every :func:`wait_for` give up, and wait (up to ``timeout``) until none is left."""
+    _exiting.set()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _waiters_lock:
+            if _waiters == 0:
+                return
+        time.sleep(0.01)
+
+
+class DaemonPool:
+    """A fixed number of daemon threads running submitted calls, each returning a ``Future``.
+
+    Threads start on first use. A queued call whose future was cancelled is not run.
+
+    Args:
+        count: threads.
+        name: prefix of the threads' names.
+    """
+
+    def __init__(self, count: int, name: str):
+        self.count = max(1, int(count))
+        self.name = name
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self.name}: the pool is closed")
+            if not self._threads:
+                for k in range(self.count):
+                    thread = threading.Thread(target=_serve, args=(self._queue,), name=f"{self.name}-{k}", daemon=True)
+                    thread.start()
+                    self._threads.append(thread)
+        self._queue.put((future, fn, args))
+        return future
+
+    def close(self) -> None:
+        """Stop the threads once the calls already queued have run (does not wait for them)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for _ in self._threads:
+                self._queue.put(None)
+
+
+def _serve(tasks: queue.SimpleQueue) -> None:
+    while True:
+        item = tasks.get()
+        if item is None:
+            return
+        future, fn, args = item
+        del item
+        if not future.set_running_or_notify_cancel():
+            continue
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - delivered to whoever waits on the future
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        del future, fn, args
