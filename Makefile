@@ -16,7 +16,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/train_face_detector.py --toy --out demo_output --batch-size 8 --epochs 6
+	$(PY) examples/train_face_detector.py --toy --out demo_output
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -39,8 +39,8 @@ from .imageio import choose_reduction, decode_image, probe_image
 from .records import Sample
 from .resize import letterbox_geometry, target_content_size
 
-__all__ = ["evaluate_detections", "DetectionReport", "ClassScores", "predict_detections", "decode_predictions",
-           "COCO_IOU_THRESHOLDS", "RECALL_POINTS"]
+__all__ = ["COCO_IOU_THRESHOLDS", "RECALL_POINTS", "ClassScores", "DetectionReport", "decode_predictions",
+           "evaluate_detections", "predict_detections"]
 
 #: COCO's IoU thresholds 0.50, 0.55, ..., 0.95.
 COCO_IOU_THRESHOLDS: tuple[float, ...] = tuple(np.round(np.linspace(0.5, 0.95, 10), 2).tolist())
@@ -125,8 +125,8 @@ class DetectionReport:
         t = self.iou_thresholds
         span = f"{t[0]:.2f}:{t[-1]:.2f}" if len(t) > 1 else f"{t[0]:.2f}"
         lines = [
-            f"{self.num_images} images, {self.num_objects} objects ({self.num_ignored} ignored), "
-            f"{self.num_detections} detections (at most {self.max_detections} per image and class)",
+            (f"{self.num_images} images, {self.num_objects} objects ({self.num_ignored} ignored), "
+             f"{self.num_detections} detections (at most {self.max_detections} per image and class)"),
             f"AP   @[IoU={span}] = {self.ap:.3f}",
             f"AP50 @[IoU=0.50]      = {self.ap50:.3f}",
             f"AP75 @[IoU=0.75]      = {self.ap75:.3f}",
