@@ -97,6 +97,15 @@ class DetectionReport:
         iou_thresholds: the T thresholds.
         max_detections: the per-image (and class) limit.
         num_images, num_objects, num_ignored, num_detections: totals.
+
+    Example:
+        >>> import numpy as np, seqloaders as sl
+        >>> report = sl.evaluate_detections([sl.Sample("a.jpg", boxes=[[0, 0, 10, 10]], labels=[0])],
+        ...                                 [{"boxes": np.array([[0, 0, 10, 10]]), "scores": np.array([0.9])}])
+        >>> report
+        DetectionReport(ap50=1.000, ap=1.000, ar=1.000, 1 images, 1 objects, 0 ignored, 1 detections, 1 classes)
+        >>> print(report.summary().splitlines()[2])
+        AP50 @[IoU=0.50]      = 1.000
     """
 
     ap: float

@@ -336,3 +336,19 @@ def test_a_sequence_that_cannot_be_evaluated_says_why(tmp_path):
         sl.predict_detections(Oracle(dropping), dropping)
     with pytest.raises(TypeError, match="expected a seqloaders DetectionSequence"):
         sl.decode_predictions(toy.samples, np.zeros((2, 4, 4, 5)), 0)
+
+
+@pytest.mark.slow
+def test_the_demo_script_trains_evaluates_and_draws(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    # in a process of its own: the demo seeds everything and turns on TensorFlow's op determinism
+    script = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "train_face_detector.py")
+    done = subprocess.run([sys.executable, script, "--toy", "--out", str(tmp_path), "--num-images", "16",
+                           "--num-val", "8", "--epochs", "1", "--batch-size", "8"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "AP50 on the held-out set: " in done.stdout and "every held-out face counted" in done.stdout
+    assert os.path.getsize(tmp_path / "predictions.png") > 1000
