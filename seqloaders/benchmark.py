@@ -27,12 +27,17 @@ Variants (keys in parentheses):
   :class:`~seqloaders.NativeAugmenter`, one LUT per colour change and one warp).
 - (e') ``e-alb``: the same with ``augment="albumentations-detection"``: the very pipeline (c')
   runs, but at the output size.
+- (d-proc), (e-proc), (e-user): (d), (e) and (e') with the loader's worker processes
+  (``processes=workers``, whole batches built ahead in shared memory) instead of threads;
+  (e-user) passes the albumentations ``Compose`` of :func:`~seqloaders.detection_preset` itself
+  as ``augment=``, as a user brings their own pipeline.
 - (f) ``f``: (d) reading from TFRecord shards; runs only when ``seqloaders.tfrecord`` exists.
 - (g) ``g``, ``g-workers``, ``g-tfdata``, ``g-uint8``: (d) feeding ``model.fit`` of a tiny
   model with a 7x7x5 head whose stem keeps every 8th pixel, so its training step costs the CPU a
   few ms (it stands for a model on an accelerator; the step alone is measured and printed):
   with Keras' defaults, with Keras ``workers=2``, through ``to_tf_dataset(seq, repeat=True)``
   with ``steps_per_epoch``, and the same with ``preprocess="uint8"`` and a ``Rescaling`` layer.
+- (g-proc) ``g-proc``: as ``g-tfdata`` with ``processes=workers``.
 - (g') ``g-conv``: as ``g-uint8`` with a stride-4 convolution over the full image as the first
   layer: on a CPU its step (20-30 ms per batch) takes the loader's cores; not in the goal.
 
@@ -108,16 +113,20 @@ VARIANTS: dict[str, str] = {
     "d": "(d)  DetectionSequence, grid, no augmentation",
     "e": "(e)  DetectionSequence, augment='detection'",
     "e-alb": "(e') DetectionSequence, augment='albumentations-detection'",
+    "d-proc": "(d)  DetectionSequence, processes=workers",
+    "e-proc": "(e)  DetectionSequence, augment='detection', processes=workers",
+    "e-user": "(e-user) your albumentations Compose, processes=workers",
     "f": "(f)  DetectionSequence from TFRecord shards",
     "g": "(g)  model.fit(d), Keras defaults",
     "g-workers": "(g)  model.fit(d), PyDataset workers=2",
     "g-tfdata": "(g)  model.fit(to_tf_dataset(d, repeat=True))",
     "g-uint8": "(g)  the same, uint8 batches + Rescaling layer",
+    "g-proc": "(g)  model.fit(to_tf_dataset(d-proc, repeat=True))",
     "g-conv": "(g') the same, conv-stem model: its step on the CPU",
 }
 DEFAULT_VARIANTS: tuple[str, ...] = tuple(VARIANTS)
 _FIT_VARIANTS = tuple(key for key in VARIANTS if key.startswith("g"))
-_FIT_BEST = ("g", "g-workers", "g-tfdata", "g-uint8")  # "g*": the model whose step leaves the CPU to the loader
+_FIT_BEST = ("g", "g-workers", "g-tfdata", "g-uint8", "g-proc")  # "g*": the model whose step leaves the CPU to the loader
 _TF_DATA_VARIANTS = ("b1", "b-same")  # "b*": tf.data doing the same work as (a) and (d)
 _LOCAL_FILE_VARIANTS = ("a", "b1", "b4", "b-same", "c", "c-aug")
 
@@ -129,10 +138,15 @@ RATIOS: tuple[tuple[str, str, str, float | None, str], ...] = (
     ("(d)/(b4)", "d", "b4", None, "vs tf.data decoding all at 1/4, below the output size for some files"),
     ("(e)/(c')", "e", "c-aug", 3.0, "augmented loader vs the usual full-size augmentation"),
     ("(e')/(c')", "e-alb", "c-aug", None, "the same albumentations pipeline, at the output size"),
+    ("(e-user)/(c')", "e-user", "c-aug", 3.0, "your albumentations Compose on worker processes"),
+    ("(e-user)/(e')", "e-user", "e-alb", None, "worker processes vs threads, albumentations"),
+    ("(e-proc)/(e)", "e-proc", "e", None, "worker processes vs threads, native augmentation"),
+    ("(d-proc)/(d)", "d-proc", "d", None, "worker processes vs threads, no augmentation"),
     ("(e)/(c)", "e", "c", None, "augmented loader vs the plain tutorial loader"),
     ("(d)/(c)", "d", "c", None, "loader vs the tutorial loader"),
     ("(f)/(d)", "f", "d", None, "TFRecord shards vs files"),
     ("(g)/(d)", "g*", "d", 0.7, "inside model.fit (best (g) variant)"),
+    ("(g-proc)/(d-proc)", "g-proc", "d-proc", None, "inside model.fit, worker processes"),
     ("(g')/(d)", "g-conv", "d", None, "inside model.fit, a model step that takes the CPU too"),
 )
 
@@ -432,6 +446,18 @@ class BenchResult:
             rows.append([name, *cells, f">= {goal:g}" if goal is not None else "-", what])
         return rows
 
+    def _scaling_lines(self) -> list[str]:
+        """Images/s at the most workers over the fewest, per variant (how it scales with cores)."""
+        if len(self.config.workers) < 2:
+            return []
+        low, high = min(self.config.workers), max(self.config.workers)
+        lines = []
+        for variant in self.config.variants:
+            a, b = self.get(variant, low), self.get(variant, high)
+            if a is not None and b is not None and a.ok and b.ok and a.median:
+                lines.append(f"{VARIANTS[variant]}: {b.median / a.median:.2f}x")
+        return lines
+
     def _memory_lines(self) -> list[str]:
         lines = []
         m = self.memory
@@ -475,6 +501,9 @@ class BenchResult:
         if ratio_rows:
             out += ["Ratios of median images/s (same run, same files):",
                     _text_table(ratio_head, ratio_rows), ""]
+        scaling = self._scaling_lines()
+        if scaling:
+            out += [f"Scaling, {max(self.config.workers)} workers over {min(self.config.workers)}:", *scaling, ""]
         memory = self._memory_lines()
         if memory:
             out += ["Memory:", *memory, ""]
@@ -507,6 +536,10 @@ class BenchResult:
         if ratio_rows:
             out += ["## Ratios", "", _markdown_table(["ratio", *[f"workers={w}" for w in self.config.workers],
                                                        "goal", "shows"], ratio_rows), ""]
+        scaling = self._scaling_lines()
+        if scaling:
+            out += [f"## Scaling: {max(self.config.workers)} workers over {min(self.config.workers)}", "",
+                    *[f"- {line}" for line in scaling], ""]
         memory = self._memory_lines()
         if memory:
             out += ["## Memory", "", *[f"- {line.strip()}" for line in memory], ""]
@@ -901,11 +934,18 @@ def _sequence(ctx: _Context, samples=None, **kwargs):
                              threads=ctx.workers, seed=ctx.config.seed, **kwargs)
 
 
-def _run_sequence(ctx: _Context, augment: str | None) -> tuple[list[float], int, list[str]]:
-    seq = _sequence(ctx, augment=augment)
+def _run_sequence(ctx: _Context, augment: Any, processes: bool = False) -> tuple[list[float], int, list[str]]:
+    seq = _sequence(ctx, augment=augment, processes=ctx.workers if processes else 0)
     seconds, images = _time_epochs(lambda: _iterate(seq, None), ctx.config.warmup + ctx.config.epochs)
-    return seconds, images, [f"threads={ctx.workers} inside __getitem__, plain loop"
-                             + (f"; {seq.augment!r}" if seq.augment is not None else "")]
+    seq.close()
+    how = f"processes={ctx.workers}" if processes else f"threads={ctx.workers} inside __getitem__"
+    return seconds, images, [f"{how}, plain loop" + (f"; {seq.augment!r}" if seq.augment is not None else "")]
+
+
+def _run_user_compose(ctx: _Context) -> tuple[list[float], int, list[str]]:
+    from .augment import detection_preset
+
+    return _run_sequence(ctx, detection_preset("standard"), processes=True)
 
 
 def tfrecord_available() -> bool:
@@ -1031,6 +1071,7 @@ _FIT_SETUPS: dict[str, tuple[str, int, bool, str, str]] = {
     "g-tfdata": ("scale", 1, True, "subsample", "model.fit(ds, steps_per_epoch=len(seq))"),
     "g-uint8": ("uint8", 1, True, "subsample", "preprocess='uint8', Rescaling(1/255) in the model, "
                                                "model.fit(ds, steps_per_epoch=len(seq))"),
+    "g-proc": ("scale", 1, True, "subsample", "model.fit(ds, steps_per_epoch=len(seq)), the loader's processes"),
     "g-conv": ("uint8", 1, True, "conv", "as g-uint8, with a stride-4 convolution over the full image as the "
                                          "first layer"),
 }
@@ -1038,7 +1079,7 @@ _FIT_SETUPS: dict[str, tuple[str, int, bool, str, str]] = {
 
 def _run_fit(ctx: _Context, mode: str) -> tuple[list[float], int, list[str]]:
     preprocess, workers, through_tf_data, stem, what = _FIT_SETUPS[mode]
-    seq = _sequence(ctx, preprocess=preprocess, workers=workers)
+    seq = _sequence(ctx, preprocess=preprocess, workers=workers, processes=ctx.workers if mode == "g-proc" else 0)
     model = _tiny_model(ctx.config.image_size, seq.encoder.output_shape, uint8=preprocess == "uint8", stem=stem)
 
     class EpochTimer(keras.callbacks.Callback):
@@ -1081,6 +1122,9 @@ _RUNNERS: dict[str, Callable[[_Context], tuple[list[float], int, list[str]]]] = 
     "d": lambda ctx: _run_sequence(ctx, None),
     "e": lambda ctx: _run_sequence(ctx, "detection"),
     "e-alb": lambda ctx: _run_sequence(ctx, "albumentations-detection"),
+    "d-proc": lambda ctx: _run_sequence(ctx, None, processes=True),
+    "e-proc": lambda ctx: _run_sequence(ctx, "detection", processes=True),
+    "e-user": _run_user_compose,
     "f": _run_tfrecord,
     **{key: (lambda k: lambda ctx: _run_fit(ctx, k))(key) for key in _FIT_VARIANTS},
 }

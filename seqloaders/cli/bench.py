@@ -21,8 +21,9 @@ __all__ = ["HELP", "add_arguments", "add_options", "config_from_args", "report",
 
 HELP = "measure loading throughput (images/s) and peak memory on a dataset, against the JPEG decode ceiling and tf.data"
 
-#: what --quick changes: one warm-up and one measured epoch on at most QUICK_IMAGES images
-QUICK = {"epochs": 1, "warmup": 1, "rounds": 1}
+#: what --quick changes: one warm-up and one measured epoch on at most QUICK_IMAGES images, every variant
+#: in this process (no fresh process per run), no memory check, and only the largest worker count
+QUICK = {"epochs": 1, "warmup": 1, "rounds": 1, "isolate": False, "memory_factor": 0}
 QUICK_IMAGES = 64
 
 
@@ -45,7 +46,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                         help="memory check: peak RSS of (d) on this many times the images; 0 skips it (default: 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of subsets, shuffling, augmentation (default: 0)")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke test: a few images, one warm-up and one measured epoch (numbers not meaningful)")
+                        help="smoke test (under a minute): a few images, one warm-up and one measured epoch, in this "
+                             "process, at the largest worker count (numbers not meaningful)")
     parser.add_argument("--in-process", action="store_true",
                         help="run every variant in this process (faster start; RSS no longer per variant)")
     parser.add_argument("--no-pin", action="store_true",
@@ -75,7 +77,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         isolate=not args.in_process, pin_cores=not args.no_pin, timeout=args.timeout, seed=args.seed,
         rounds=args.rounds)
     if args.quick:
-        options.update(QUICK)
+        options.update(QUICK, workers=(max(args.workers),))
     return BenchConfig(**options)
 
 

@@ -373,7 +373,7 @@ class ProcessWorkers:
             "processes, prefetch or batch_size.", pid, code))
 
     def _break(self, error: WorkerError) -> None:
-        logger.warning("seqloaders: %s", error)
+        logger.debug("seqloaders: %s", error)  # the error itself reaches the caller: said once, not twice
         with self._lock:
             self.broken = error
             queued = list(self._queue)
