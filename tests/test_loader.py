@@ -17,20 +17,9 @@ import pytest
 import seqloaders as sl
 from seqloaders.loader.processes import RemoteTraceback
 from seqloaders.storage.files import call_with_retries, stop_retries_when
+from test_dying_workers import FailingAugmenter  # module level: picklable into the workers
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", NO_ALBUMENTATIONS_UPDATE="1")
-
-
-class FailingAugmenter(sl.Augmenter):
-    """A user augmenter with a bug that shows on one image only (module level: picklable)."""
-
-    def __init__(self, bad_image):
-        self.bad_image = bad_image
-
-    def __call__(self, image, sample, rng):
-        if sample.image == self.bad_image:
-            raise ZeroDivisionError("augmenter bug")
-        return image, sample
 
 
 class WideEncoder(sl.TargetEncoder):

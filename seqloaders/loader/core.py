@@ -469,8 +469,8 @@ class Loader:
         threads = self.threads if threads is None else threads
         results: list = [None] * len(positions)
         if threads > 1 and len(positions) > 1:
-            # one task per thread, each taking the next image until none is left: balanced like one
-            # task per image, without a future and two thread hand-overs for every image
+            # this thread and threads - 1 helpers each take the next image until none is left: balanced
+            # like one task per image, without a future and two thread hand-overs for every image
             errors: dict[int, BaseException] = {}
             order = iter(range(len(positions)))  # next() on it is atomic under the GIL
 
@@ -486,7 +486,9 @@ class Loader:
                 if rt.images is None:
                     rt.images = DaemonPool(self.threads, "seqloaders")
                 pool = rt.images
-            for task in [pool.submit(drain) for _ in range(min(threads, len(positions)))]:
+            helpers = [pool.submit(drain) for _ in range(min(threads, len(positions)) - 1)]
+            drain()  # this thread takes images too: one thread hand-over fewer per batch
+            for task in helpers:
                 task.result()
             if errors:
                 raise errors[min(errors)]
