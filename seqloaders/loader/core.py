@@ -24,6 +24,7 @@ import multiprocessing.util  # noqa: F401 - registers its exit handler before ou
 import os
 import pickle
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -86,10 +87,14 @@ _RUNNING: weakref.WeakSet = weakref.WeakSet()  # the runtimes of this process, c
 @atexit.register
 def _close_at_exit() -> None:
     """Before multiprocessing's own exit handler: stop every loader's workers, release whoever waits on them."""
-    for rt in list(_RUNNING):
-        if rt.pid == os.getpid():
-            rt.close()
+    runtimes = [rt for rt in list(_RUNNING) if rt.pid == os.getpid()]
+    pools = [pool for rt in runtimes for pool in (rt.ahead, rt.images) if pool is not None]
+    for rt in runtimes:
+        rt.close()
     release_waiters()
+    deadline = time.monotonic() + 2.0  # a batch being built finishes (a read that hangs does not hold the exit)
+    for pool in pools:
+        pool.join(deadline)
 
 
 class _Runtime:

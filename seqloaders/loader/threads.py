@@ -94,6 +94,16 @@ class DaemonPool:
             for _ in self._threads:
                 self._queue.put(None)
 
+    def join(self, deadline: float) -> None:
+        """After :meth:`close`: wait for the threads to end, until ``deadline`` (``time.monotonic()``).
+
+        At interpreter exit a daemon thread still inside native code (a decoder's thread pool)
+        when finalization starts can abort the process ("terminate called without an active
+        exception"), so the exit handler lets the current call finish first.
+        """
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
 
 def _serve(tasks: queue.SimpleQueue) -> None:
     while True:
@@ -108,6 +118,8 @@ def _serve(tasks: queue.SimpleQueue) -> None:
             result = fn(*args)
         except BaseException as exc:  # noqa: BLE001 - delivered to whoever waits on the future
             future.set_exception(exc)
+            del exc
         else:
             future.set_result(result)
+            del result  # an idle thread must not keep the last batch it built alive
         del future, fn, args
