@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .encoders.base import target_of
 from .imageio import choose_reduction, decode_image, probe_image
 from .records import Sample
 from .resize import letterbox_geometry, target_content_size
@@ -543,7 +544,7 @@ def decode_predictions(
     storage, options = sequence.storage, sequence.options
     out = []
     for j, position in enumerate(positions):
-        boxes, scores, labels = _decode_one(encoder, _item(target, j), image_size, threshold, decode)
+        boxes, scores, labels = _decode_one(encoder, target_of(target, j), image_size, threshold, decode)
         keep = scores >= threshold
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
         if nms_iou is not None and len(boxes):
@@ -615,15 +616,6 @@ def _box_output(encoder: Any, y_pred: Any, output: str | None) -> tuple[Any, Any
     if isinstance(y_pred, (list, tuple)) and len(y_pred) == len(names):
         return encoder[output], y_pred[names.index(output)]
     return encoder[output], y_pred
-
-
-def _item(y: Any, i: int) -> Any:
-    """Image ``i`` of a batched output (an array, or a tuple/list/dict of them)."""
-    if isinstance(y, Mapping):
-        return {k: _item(v, i) for k, v in y.items()}
-    if isinstance(y, (tuple, list)):
-        return type(y)(_item(v, i) for v in y)
-    return np.asarray(y)[i]
 
 
 def _decode_one(encoder: Any, target: Any, image_size: tuple[int, int], threshold: float,

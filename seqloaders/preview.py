@@ -24,6 +24,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .encoders.base import target_of
+
 __all__ = [
     "draw_samples",
     "save_preview",
@@ -181,15 +183,6 @@ def _heatmap_peaks(heatmaps: np.ndarray, image_size: tuple[int, int], threshold:
         return kp, True
     flat = [((c + 0.5) * w / ww, (r + 0.5) * h / hh, 2) for p in points for r, c in p]
     return np.array(flat, np.float32).reshape(-1, 1, 3), False
-
-
-def _item(y: Any, i: int) -> Any:
-    """Image ``i`` of a batched target (an array, or a tuple/list/dict of them)."""
-    if isinstance(y, Mapping):
-        return {k: _item(v, i) for k, v in y.items()}
-    if isinstance(y, (tuple, list)):
-        return type(y)(_item(v, i) for v in y)
-    return np.asarray(y)[i]
 
 
 # ------------------------------------------------------------------------------------ drawing
@@ -407,7 +400,7 @@ def render_batch(
     for i in range(n):
         targets = _Targets()
         for name, enc in encoders.items():
-            target = _item(y if name is None else y[name], i)
+            target = target_of(y if name is None else y[name], i)
             _decode_target(targets, enc, target, size, threshold, names)
         tiles.append(_draw_tile(images[i], targets, palette, names, skeleton, int(zoom)))
     return _mosaic(tiles, columns, int(gap))

@@ -131,7 +131,7 @@ def test_skipped_samples_are_counted_the_same_with_processes(toy, tmp_path):
     reference = _loader(samples, on_error="skip", shuffle=False, threads=1)
     with _loader(samples, on_error="skip", shuffle=False, processes=2) as loader:
         for epoch in (0, 1):
-            for index, (x, y) in enumerate(loader.iter_epoch(epoch)):
+            for index, (x, _) in enumerate(loader.iter_epoch(epoch)):
                 np.testing.assert_array_equal(x, reference.batch(epoch, index)[0])
         report = loader.report(epoch=1)
         assert set(report.skipped) == {str(tmp_path / "gone.jpg"), str(tmp_path / "gone-too.jpg")}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..records import Sample
 
-__all__ = ["TargetEncoder"]
+__all__ = ["TargetEncoder", "target_of"]
 
 
 class TargetEncoder(abc.ABC):
@@ -45,3 +46,12 @@ class TargetEncoder(abc.ABC):
         for i, sample in enumerate(samples):
             out[i] = self.encode_sample(sample, image_size)
         return out
+
+
+def target_of(y: Any, i: int) -> Any:
+    """Image ``i`` of a batched target or model output (an array, or a tuple/list/dict of them)."""
+    if isinstance(y, Mapping):
+        return {k: target_of(v, i) for k, v in y.items()}
+    if isinstance(y, (tuple, list)):
+        return type(y)(target_of(v, i) for v in y)
+    return np.asarray(y)[i]

@@ -467,7 +467,7 @@ class Loader:
 
     def _load_positions(self, epoch: int, positions: Sequence[int], *, uint8: bool = False,
                         threads: int | None = None) -> _Loaded:
-        """Load the samples at these positions of the epoch into one (k, H, W, 3) array (uint8, or as ``preprocess``)."""
+        """Load the samples at these positions of the epoch into one (k, H, W, 3) array (uint8, or as preprocess)."""
         perm = self.permutation(epoch)
         scale = None if uint8 else self._scale()
         images = np.empty((len(positions), *self.image_size, 3), np.uint8 if scale is None else np.float32)
@@ -606,6 +606,7 @@ class Loader:
     def __repr__(self) -> str:
         aug = "None" if self.augment is None else repr(self.augment)
         workers = f"processes={self.processes}" if self.processes else f"threads={self.threads}"
-        return (f"{type(self).__name__}({len(self.samples)} samples, batch_size={self.batch_size}, {len(self)} batches, "
+        return (f"{type(self).__name__}({len(self.samples)} samples, batch_size={self.batch_size}, "
+                f"{len(self)} batches, "
                 f"image_size={self.image_size}, resize={self.options.resize!r}, encoder={self.encoder!r}, "
                 f"augment={aug}, shuffle={self.shuffle}, seed={self.seed}, {workers}, prefetch={self.prefetch})")

@@ -25,7 +25,8 @@ class LoadCounters:
     boxes_not_encoded: int = 0
 
     def __add__(self, other: LoadCounters) -> LoadCounters:
-        return LoadCounters(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
+        pairs = zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True)
+        return LoadCounters(*(a + b for a, b in pairs))
 
     @classmethod
     def from_stats(cls, stats: Mapping[str, int]) -> LoadCounters:
