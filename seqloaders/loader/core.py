@@ -439,14 +439,19 @@ class Loader:
 
     # -- building a batch (anywhere: this thread, a thread ahead, a worker process) -------------
 
+    def _pixels_layout(self, size: int, uint8: bool = False) -> tuple[tuple[int, ...], np.dtype]:
+        """(shape, dtype) of the pixels of ``size`` loaded samples, before a callable preprocess."""
+        dtype = np.uint8 if uint8 or self._scale() is None else np.float32
+        return (size, *self.image_size, 3), np.dtype(dtype)
+
     def _scale(self) -> np.float32 | None:
         """The factor the loading threads apply to the uint8 pixels (None: keep uint8)."""
         return None if self.preprocess == "uint8" else np.float32(1 / 255 if self.preprocess == "scale" else 1)
 
-    def _build(self, epoch: int, index: int) -> Built:
-        """(x, y, counters) of a batch: a pure function of (seed, epoch, index)."""
+    def _build(self, epoch: int, index: int, out: np.ndarray | None = None) -> Built:
+        """(x, y, counters) of a batch: a pure function of (seed, epoch, index); pixels into ``out`` if given."""
         self._check_index(index)
-        loaded = self._load_positions(epoch, self.positions(index))
+        loaded = self._load_positions(epoch, self.positions(index), out=out)
         return self._finish(epoch, index, loaded)
 
     def _finish(self, epoch: int, index: int, loaded: _Loaded) -> Built:
@@ -466,11 +471,14 @@ class Loader:
         return Built(x, y, LoadCounters.from_stats(stats), loaded.skips)
 
     def _load_positions(self, epoch: int, positions: Sequence[int], *, uint8: bool = False,
-                        threads: int | None = None) -> _Loaded:
-        """Load the samples at these positions of the epoch into one (k, H, W, 3) array (uint8, or as preprocess)."""
+                        threads: int | None = None, out: np.ndarray | None = None) -> _Loaded:
+        """Load the samples at these positions of the epoch into one (k, H, W, 3) array (uint8, or as preprocess).
+
+        ``out``: the array to fill (a worker process's shared-memory slot), as :meth:`_pixels_layout` says.
+        """
         perm = self.permutation(epoch)
         scale = None if uint8 else self._scale()
-        images = np.empty((len(positions), *self.image_size, 3), np.uint8 if scale is None else np.float32)
+        images = np.empty(*self._pixels_layout(len(positions), uint8)) if out is None else out
         threads = self.threads if threads is None else threads
         results: list = [None] * len(positions)
         if threads > 1 and len(positions) > 1:

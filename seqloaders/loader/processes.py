@@ -425,7 +425,8 @@ def _pack(value: Any, buf: memoryview) -> tuple[Any, int]:
             if offset > len(buf):
                 return _Leaf(value=item)
             view = np.ndarray(item.shape, item.dtype, buffer=buf, offset=start)
-            view[...] = item
+            if not _same_memory(view, item):  # built in place (the batch's pixels) needs no copy
+                view[...] = item
             del view
             return _Leaf(start, item.shape, item.dtype.str)
         if isinstance(item, dict):
@@ -435,6 +436,12 @@ def _pack(value: Any, buf: memoryview) -> tuple[Any, int]:
         return _Leaf(value=item)
 
     return walk(value), offset
+
+
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays are the same bytes (same start, shape, dtype and strides)."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.shape == b.shape
+            and a.dtype == b.dtype and a.strides == b.strides)
 
 
 def _unpack(layout: Any, buf: memoryview | None, dest: np.ndarray | None = None) -> Any:
@@ -470,6 +477,29 @@ def _portable(exc: BaseException) -> BaseException:
         return SeqloadersError(f"{type(exc).__name__}: {exc}")
 
 
+def _run_task(loader: Any, epoch: int, index: int, positions: tuple[int, ...] | None,
+              buf: memoryview) -> tuple[Any, Any, int]:
+    """(layout, extra, bytes needed) of one task, its arrays written into ``buf``.
+
+    A whole batch's pixels are loaded straight into the start of the slot when they fit there, so
+    they are not copied once more; the rest of the result is packed after them.
+    """
+    size = len(loader.positions(index)) if positions is None else len(positions)
+    shape, dtype = loader._pixels_layout(size)
+    out = np.ndarray(shape, dtype, buffer=buf) if int(np.prod(shape)) * dtype.itemsize <= len(buf) else None
+    try:
+        if positions is None:
+            built = loader._build(epoch, index, out=out)
+            arrays, extra = (built.x, built.y), (built.counters, built.skips)
+        else:
+            loaded = loader._load_positions(epoch, positions, threads=1, out=out)
+            arrays, extra = loaded.images, (loaded.samples, loaded.stats, loaded.skips)
+        layout, needed = _pack(arrays, buf)
+        return layout, extra, needed
+    finally:  # no view of the slot may outlive the task: the slot is closed when it grows
+        del out
+
+
 def _serve(conn: Any, payload: bytes) -> None:
     """A worker's life: load the loader, then build what is asked until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it closes us
@@ -500,14 +530,8 @@ def _serve(conn: Any, payload: bytes) -> None:
                     slot.close()
                 slot = shared_memory.SharedMemory(name=slot_name)
             try:
-                if positions is None:
-                    built = loader._build(epoch, index)
-                    arrays, extra = (built.x, built.y), (built.counters, built.skips)
-                else:
-                    loaded = loader._load_positions(epoch, positions, threads=1)
-                    arrays, extra = loaded.images, (loaded.samples, loaded.stats, loaded.skips)
-                layout, needed = _pack(arrays, slot.buf)
-                reply = ("done", task_id, layout, extra, needed)
+                reply = _run_task(loader, epoch, index, positions, slot.buf)
+                reply = ("done", task_id, *reply)
             except Exception as exc:  # noqa: BLE001 - sent to the parent with its traceback
                 reply = ("error", task_id, _portable(exc), "".join(traceback.format_exception(type(exc), exc,
                                                                                               exc.__traceback__)))
