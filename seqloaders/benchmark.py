@@ -56,6 +56,7 @@ import contextlib
 import copy
 import dataclasses
 import datetime
+import functools
 import glob
 import importlib
 import importlib.metadata
@@ -72,15 +73,17 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
-import keras
 import numpy as np
 
 from .formats.registry import read
 from .imageio import choose_reduction, probe_image
 from .records import Sample
+
+if TYPE_CHECKING:  # Keras (and TensorFlow) load only inside the runs that use them:
+    import keras  # `seqloaders bench --help` stays fast
 
 __all__ = [
     "VARIANTS",
@@ -97,7 +100,7 @@ __all__ = [
     "machine_info",
     "plot_results",
     "write_results",
-    "TutorialSequence",
+    "TutorialSequence",  # noqa: F822 - made on first access, by the module's __getattr__
 ]
 
 log = logging.getLogger(__name__)
@@ -859,64 +862,78 @@ def _tutorial_encode(boxes: np.ndarray, labels: np.ndarray, image_hw: tuple[int,
     return target
 
 
-class TutorialSequence(keras.utils.PyDataset):
-    """The straightforward loader of tutorials, kept as the baseline of (c) and (c'); do not imitate it.
+def __getattr__(name: str) -> Any:
+    """``TutorialSequence`` is made on first access: it subclasses ``keras.utils.PyDataset``."""
+    if name == "TutorialSequence":
+        return _tutorial_sequence_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    Full ``cv2.imread``, optionally an albumentations pipeline at full size, INTER_AREA resize of
-    the full image, float32 in [0, 1], a grid target per sample in a Python loop.
 
-    Args:
-        samples: the samples (boxes XYXY pixels of the source image).
-        batch_size: images per batch.
-        image_size: (H, W) of the output.
-        grid_size: S of the S×S grid target.
-        num_classes: class channels are added when > 1.
-        augment: an albumentations ``Compose`` with pascal_voc boxes and a "labels" field, or None.
-        **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` of ``PyDataset``.
-    """
+@functools.cache
+def _tutorial_sequence_class() -> type:
+    import keras
 
-    def __init__(self, samples: Sequence[Sample], batch_size: int, image_size: tuple[int, int], grid_size: int,
-                 num_classes: int, augment: Any = None, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.samples, self.batch_size, self.image_size = samples, batch_size, tuple(image_size)
-        self.grid_size, self.num_classes, self.augment = grid_size, num_classes, augment
-        self._local = threading.local()
+    class TutorialSequence(keras.utils.PyDataset):
+        """The straightforward loader of tutorials, kept as the baseline of (c) and (c'); do not imitate it.
 
-    def __len__(self) -> int:
-        return math.ceil(len(self.samples) / self.batch_size)
+        Full ``cv2.imread``, optionally an albumentations pipeline at full size, INTER_AREA resize of
+        the full image, float32 in [0, 1], a grid target per sample in a Python loop.
 
-    def _pipeline(self):
-        pipe = getattr(self._local, "pipe", None)
-        if pipe is None:  # an albumentations pipeline is not safe to share between threads
-            pipe = self._local.pipe = copy.deepcopy(self.augment)
-        return pipe
+        Args:
+            samples: the samples (boxes XYXY pixels of the source image).
+            batch_size: images per batch.
+            image_size: (H, W) of the output.
+            grid_size: S of the S×S grid target.
+            num_classes: class channels are added when > 1.
+            augment: an albumentations ``Compose`` with pascal_voc boxes and a "labels" field, or None.
+            **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` of ``PyDataset``.
+        """
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        xs, ys = [], []
-        for sample in self.samples[index * self.batch_size:(index + 1) * self.batch_size]:
-            image = cv2.cvtColor(cv2.imread(sample.image), cv2.COLOR_BGR2RGB)
-            h, w = image.shape[:2]
-            boxes, labels = sample.boxes, sample.labels
-            if self.augment is not None:
-                boxes = np.clip(boxes, 0, [w, h, w, h])
-                keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-                out = self._pipeline()(image=image, bboxes=boxes[keep], labels=labels[keep])
-                image = out["image"]
-                boxes = np.asarray(out["bboxes"], np.float32).reshape(-1, 4)
-                labels = np.asarray(out["labels"], np.int64)
+        def __init__(self, samples: Sequence[Sample], batch_size: int, image_size: tuple[int, int], grid_size: int,
+                     num_classes: int, augment: Any = None, **kwargs: Any):
+            super().__init__(**kwargs)
+            self.samples, self.batch_size, self.image_size = samples, batch_size, tuple(image_size)
+            self.grid_size, self.num_classes, self.augment = grid_size, num_classes, augment
+            self._local = threading.local()
+
+        def __len__(self) -> int:
+            return math.ceil(len(self.samples) / self.batch_size)
+
+        def _pipeline(self):
+            pipe = getattr(self._local, "pipe", None)
+            if pipe is None:  # an albumentations pipeline is not safe to share between threads
+                pipe = self._local.pipe = copy.deepcopy(self.augment)
+            return pipe
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+            xs, ys = [], []
+            for sample in self.samples[index * self.batch_size:(index + 1) * self.batch_size]:
+                image = cv2.cvtColor(cv2.imread(sample.image), cv2.COLOR_BGR2RGB)
                 h, w = image.shape[:2]
-            image = cv2.resize(image, self.image_size[::-1], interpolation=cv2.INTER_AREA)
-            xs.append(image.astype(np.float32) / 255.0)
-            ys.append(_tutorial_encode(boxes, labels, (h, w), self.grid_size, self.num_classes))
-        return np.array(xs), np.array(ys)
+                boxes, labels = sample.boxes, sample.labels
+                if self.augment is not None:
+                    boxes = np.clip(boxes, 0, [w, h, w, h])
+                    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+                    out = self._pipeline()(image=image, bboxes=boxes[keep], labels=labels[keep])
+                    image = out["image"]
+                    boxes = np.asarray(out["bboxes"], np.float32).reshape(-1, 4)
+                    labels = np.asarray(out["labels"], np.int64)
+                    h, w = image.shape[:2]
+                image = cv2.resize(image, self.image_size[::-1], interpolation=cv2.INTER_AREA)
+                xs.append(image.astype(np.float32) / 255.0)
+                ys.append(_tutorial_encode(boxes, labels, (h, w), self.grid_size, self.num_classes))
+            return np.array(xs), np.array(ys)
+
+    TutorialSequence.__qualname__ = "TutorialSequence"  # pickled by reference: module.__getattr__ finds it
+    return TutorialSequence
 
 
 def _run_tutorial(ctx: _Context, augment: bool) -> tuple[list[float], int, list[str]]:
     _require_local_files(ctx.samples)
     from .augment import detection_preset
 
-    ds = TutorialSequence(ctx.samples, ctx.config.batch_size, ctx.config.image_size, ctx.config.grid_size,
-                          ctx.num_classes, augment=detection_preset() if augment else None)
+    ds = _tutorial_sequence_class()(ctx.samples, ctx.config.batch_size, ctx.config.image_size, ctx.config.grid_size,
+                                    ctx.num_classes, augment=detection_preset() if augment else None)
     pool = concurrent.futures.ThreadPoolExecutor(ctx.workers) if ctx.workers > 1 else None
     with pool or contextlib.nullcontext():
         seconds, images = _time_epochs(lambda: _iterate(ds, pool), ctx.config.warmup + ctx.config.epochs)
@@ -994,19 +1011,25 @@ def _run_tfrecord(ctx: _Context) -> tuple[list[float], int, list[str]]:
     return seconds, images, [f"{len(glob.glob(ctx.tfrecord_pattern))} shards, threads={ctx.workers}"]
 
 
-class _Subsample(keras.layers.Layer):
-    """Every ``step``-th pixel of each row and column: a stem that costs the CPU almost nothing."""
+@functools.cache
+def _subsample_class() -> type:
+    import keras
 
-    def __init__(self, step: int, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.step = step
+    class _Subsample(keras.layers.Layer):
+        """Every ``step``-th pixel of each row and column: a stem that costs the CPU almost nothing."""
 
-    def call(self, inputs):
-        return inputs[:, ::self.step, ::self.step, :]
+        def __init__(self, step: int, **kwargs: Any):
+            super().__init__(**kwargs)
+            self.step = step
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], *(None if n is None else -(-n // self.step) for n in input_shape[1:3]),
-                input_shape[3])
+        def call(self, inputs):
+            return inputs[:, ::self.step, ::self.step, :]
+
+        def compute_output_shape(self, input_shape):
+            return (input_shape[0], *(None if n is None else -(-n // self.step) for n in input_shape[1:3]),
+                    input_shape[3])
+
+    return _Subsample
 
 
 def _tiny_model(image_size: tuple[int, int], output_shape: tuple[int, ...], uint8: bool,
@@ -1019,9 +1042,11 @@ def _tiny_model(image_size: tuple[int, int], output_shape: tuple[int, ...], uint
     ``stem="conv"`` is a stride-4 convolution over the full image: on a CPU that step costs
     about 20 ms per 32-image batch on the same cores the loader decodes on (variant ``g-conv``).
     """
+    import keras
+
     inputs = keras.Input((*image_size, 3), dtype="uint8" if uint8 else "float32")
     if stem == "subsample":
-        x = _Subsample(8)(inputs)
+        x = _subsample_class()(8)(inputs)
         x = keras.layers.Rescaling(1 / 255)(x) if uint8 else x
         x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
     elif stem == "conv":
@@ -1078,6 +1103,8 @@ _FIT_SETUPS: dict[str, tuple[str, int, bool, str, str]] = {
 
 
 def _run_fit(ctx: _Context, mode: str) -> tuple[list[float], int, list[str]]:
+    import keras
+
     preprocess, workers, through_tf_data, stem, what = _FIT_SETUPS[mode]
     seq = _sequence(ctx, preprocess=preprocess, workers=workers, processes=ctx.workers if mode == "g-proc" else 0)
     model = _tiny_model(ctx.config.image_size, seq.encoder.output_shape, uint8=preprocess == "uint8", stem=stem)
