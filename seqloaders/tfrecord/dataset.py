@@ -1,7 +1,7 @@
 """The tf.data path: TFRecord shards as a ``tf.data.Dataset``, and any Sequence as one.
 
 TensorFlow is imported inside the functions only, so the rest of :mod:`seqloaders.tfrecord`
-stays usable without it.
+(writing, :class:`TFRecordSource`) stays usable without it; it is the ``tf`` extra.
 """
 
 from __future__ import annotations
@@ -18,6 +18,27 @@ from .source import TFRecordSource, _find_manifest, expand_shards
 __all__ = ["tfrecord_dataset", "to_tf_dataset"]
 
 _AUTOTUNE = -1  # tf.data.AUTOTUNE
+
+#: until seqloaders is on the package index, the extra is installed from a checkout (or TensorFlow alone)
+TF_INSTALL_HINT = 'pip install "seqloaders[tf]" (from a checkout: pip install ".[tf]"; or pip install tensorflow)'
+
+
+def _import_tensorflow(needed_by: str, instead: str) -> Any:
+    """Import and return ``tensorflow``, or explain how to install it and what works without it.
+
+    Args:
+        needed_by: what needs it, for the message (``"to_tf_dataset"``).
+        instead: what to do without TensorFlow, for the message.
+
+    Raises:
+        ImportError: TensorFlow is not installed; the message names the ``tf`` extra.
+    """
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise ImportError(f"{needed_by} builds a tf.data.Dataset, which needs TensorFlow (the 'tf' extra): "
+                          f"{TF_INSTALL_HINT}; without it, {instead}") from exc
+    return tf
 
 
 def _probe_layout(paths: list[str], label_offset: int) -> tuple[dict[str, Any], bool]:
@@ -71,13 +92,15 @@ def tfrecord_dataset(
 
     Raises:
         FileNotFoundError: no shard matches ``pattern``.
+        ImportError: TensorFlow is not installed (the ``tf`` extra).
 
     Example:
         >>> ds = tfrecord_dataset("out/train-*.tfrecord").batch(1)       # doctest: +SKIP
         >>> next(iter(ds))["boxes"].shape                                 # doctest: +SKIP
         TensorShape([1, 3, 4])
     """
-    import tensorflow as tf
+    tf = _import_tensorflow("tfrecord_dataset", "read the shards with TFRecordSource, or pass a Sequence over it "
+                           "to model.fit (any Keras backend)")
 
     paths = expand_shards(pattern)
     if label_offset is None:
@@ -173,6 +196,7 @@ def to_tf_dataset(sequence: Any, prefetch: int | None = _AUTOTUNE, repeat: bool 
 
     Raises:
         ValueError: the sequence is empty.
+        ImportError: TensorFlow is not installed (the ``tf`` extra).
 
     Example:
         >>> ds = to_tf_dataset(sl.DetectionSequence(samples, batch_size=4, encoder=enc))  # doctest: +SKIP
@@ -180,7 +204,7 @@ def to_tf_dataset(sequence: Any, prefetch: int | None = _AUTOTUNE, repeat: bool 
         >>> ds = to_tf_dataset(seq, repeat=True)                                            # doctest: +SKIP
         >>> model.fit(ds, steps_per_epoch=len(seq), epochs=2, shuffle=False)                # doctest: +SKIP
     """
-    import tensorflow as tf
+    tf = _import_tensorflow("to_tf_dataset", "pass the Sequence to model.fit itself (any Keras backend)")
 
     if len(sequence) == 0:
         raise ValueError("the sequence has no batches; there is nothing to turn into a dataset")
