@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export NO_ALBUMENTATIONS_UPDATE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: demo test bench docs fuzz clean
+.PHONY: demo test test-backends bench docs fuzz clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,11 +15,33 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	touch $(STAMP)
 
+# Keras' JAX and PyTorch backends, each in a venv of its own WITHOUT TensorFlow: the package's own
+# dependencies, the test-core extra and the backend; make test runs the backend-marked fit tests there.
+# torch==2.13.0 is the CPU wheel pip finds in this machine kind's local wheel folder (192 MB); on a
+# machine without it, PyPI's torch brings about 3 GB of CUDA libraries (README, Install).
+BACKENDS      := jax torch
+BACKEND_PIP_jax   ?= jax[cpu]
+BACKEND_PIP_torch ?= torch==2.13.0
+BACKEND_TESTS := tests/test_backends.py
+
+.venv-%/.installed: setup.cfg pyproject.toml
+	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet -e ".[test-core]" "$(BACKEND_PIP_$*)"
+	touch $@
+
 demo: $(STAMP)
 	$(PY) examples/train_face_detector.py --toy --out demo_output
 
-test: $(STAMP)
+test: $(STAMP) $(BACKENDS:%=.venv-%/.installed)
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory test-backends
+
+# The model.fit tests again under each other backend, one pytest process each (about 15 s apiece).
+test-backends: $(BACKENDS:%=.venv-%/.installed)
+	set -e; for b in $(BACKENDS); do \
+		echo "KERAS_BACKEND=$$b (.venv-$$b, no TensorFlow):"; \
+		KERAS_BACKEND=$$b SEQLOADERS_EXPECT_NO_TENSORFLOW=1 .venv-$$b/bin/python -m pytest -q -m backend $(BACKEND_TESTS); \
+	done
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_throughput.py
@@ -51,4 +73,4 @@ fuzz: $(STAMP)
 	exit $$status
 
 clean:
-	rm -rf $(VENV) build demo_output
+	rm -rf $(VENV) $(BACKENDS:%=.venv-%) build demo_output
