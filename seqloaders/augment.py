@@ -19,6 +19,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at im
 
 from .geometry import clip_boxes, valid_box_mask  # noqa: E402
 from .records import VALID_REGION, Sample  # noqa: E402
+from .transform import keep_unlabelled  # noqa: E402
 
 __all__ = ["Augmenter", "AlbumentationsAugmenter", "FunctionAugmenter", "as_augmenter", "detection_preset",
            "PRESETS"]
@@ -117,7 +118,7 @@ class AlbumentationsAugmenter(Augmenter):
         if sample.keypoints is not None:
             kp = sample.keypoints.copy()
             kp[..., :2] = np.asarray(result["keypoints"], np.float32)[:, :2].reshape(kp.shape[0], kp.shape[1], 2) + 0.5
-            changes["keypoints"] = kp[index]
+            changes["keypoints"] = keep_unlabelled(kp, sample.keypoints)[index]  # the kernel's rule for v = 0
         if masks is not None:
             if len(masks):
                 moved = np.asarray(result["masks"]).reshape(len(masks), *result["image"].shape[:2])

@@ -20,66 +20,19 @@ flip maps ``x`` to ``W - x``.
 from __future__ import annotations
 
 import dataclasses
-import math
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
 from .augment import Augmenter
-from .encoders.keypoints import _check_flip_index
-from .geometry import box_areas, clip_boxes
-from .records import VALID_REGION, Sample
+from .geometry import clip_boxes
+from .records import Sample
+from .transform import Transform, affine_matrix, check_flip_index, visible_boxes
 
-__all__ = ["NativeAugmenter", "affine_matrix"]
+__all__ = ["HorizontalFlipAugmenter", "NativeAugmenter", "affine_matrix"]
 
 _DRAWS = 12  # uniforms drawn per call, whatever is applied: the stream never depends on the branches
-
-
-def affine_matrix(size: tuple[int, int], flip: bool = False, scale: float = 1.0, angle: float = 0.0,
-                  translate: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """The 2x3 forward map, in continuous pixels, of a flip and then a scale/rotate about the centre and a shift.
-
-    Args:
-        size: (H, W) of the image.
-        flip: mirror left-right first (``x -> W - x``).
-        scale: zoom about the image centre.
-        angle: rotation in degrees about the centre, counter-clockwise as seen on screen.
-        translate: shift (x, y) as fractions of (W, H).
-
-    Returns:
-        float64 (2, 3) ``M`` with ``[x', y'] = M @ [x, y, 1]``.
-
-    Example:
-        >>> affine_matrix((10, 20), flip=True) @ [5.0, 2.0, 1.0]
-        array([15.,  2.])
-    """
-    h, w = size
-    a = np.array([[-1.0, 0.0], [0.0, 1.0]]) if flip else np.eye(2)
-    t = np.array([float(w), 0.0]) if flip else np.zeros(2)
-    theta = math.radians(angle)
-    cos, sin = math.cos(theta) * scale, math.sin(theta) * scale
-    rot = np.array([[cos, sin], [-sin, cos]])  # y points down, so this turns counter-clockwise on screen
-    centre = np.array([w / 2.0, h / 2.0])
-    shift = np.array([translate[0] * w, translate[1] * h])
-    return np.concatenate([rot @ a, (rot @ (t - centre) + centre + shift)[:, None]], axis=1)
-
-
-def _opencv_matrix(matrix: np.ndarray) -> np.ndarray:
-    """The same map between pixel indices (pixel centres at integers), as ``cv2.warpAffine`` takes it."""
-    out = matrix.copy()
-    out[:, 2] = matrix[:, :2] @ [0.5, 0.5] + matrix[:, 2] - 0.5
-    return out
-
-
-def _move_boxes(boxes: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """The envelope of each box's four moved corners (exact for flips, shifts and scales)."""
-    if not len(boxes):
-        return boxes.reshape(0, 4).astype(np.float32)
-    x1, y1, x2, y2 = boxes.T.astype(np.float64)
-    xs = np.stack([x1, x2, x1, x2], axis=1)
-    ys = np.stack([y1, y1, y2, y2], axis=1)
-    mx = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]
-    my = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]
-    return np.stack([mx.min(1), my.min(1), mx.max(1), my.max(1)], axis=1).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +74,8 @@ class NativeAugmenter(Augmenter):
         affine: probability of the affine (0 for flip and colour only).
         min_visibility: boxes keeping less of their area inside the image are dropped.
         fill: value of the pixels the affine uncovers.
+        masks: what to do with masks that are not rendered (a lazy source, which cannot move):
+            "raise" (default) or "drop" them (set ``sample.masks`` to None).
 
     Example:
         >>> import numpy as np, seqloaders as sl
@@ -145,6 +100,7 @@ class NativeAugmenter(Augmenter):
     affine: float = 0.7
     min_visibility: float = 0.3
     fill: int = 0
+    masks: str = "raise"
 
     def __post_init__(self):
         for name in ("flip", "brightness_contrast", "hue_saturation", "affine", "min_visibility"):
@@ -158,8 +114,10 @@ class NativeAugmenter(Augmenter):
             object.__setattr__(self, name, (float(low), float(high)))
         if self.scale[0] <= 0:
             raise ValueError(f"scale must be positive, got {self.scale}")
+        if self.masks not in ("raise", "drop"):
+            raise ValueError(f"masks must be 'raise' or 'drop', got {self.masks!r}")
         if self.flip_index is not None:
-            index = _check_flip_index(self.flip_index, len(self.flip_index))
+            index = check_flip_index(self.flip_index, len(self.flip_index))
             object.__setattr__(self, "flip_index", tuple(index.tolist()))
 
     @classmethod
@@ -200,11 +158,12 @@ class NativeAugmenter(Augmenter):
         if not draw.flip and draw.affine is None:
             return image, sample
         h, w = image.shape[:2]
-        scale, angle, shift = draw.affine or (1.0, 0.0, (0.0, 0.0))
-        matrix = affine_matrix((h, w), draw.flip, scale, angle, shift)
-        warp = _Warp(matrix, (h, w), flip_only=draw.affine is None)
-        image = warp.image(image, self.fill)
-        return image, self._move_sample(sample, warp, draw.flip)
+        if draw.affine is None:
+            warp = Transform.hflip((h, w))
+        else:
+            scale, angle, shift = draw.affine
+            warp = Transform.affine(affine_matrix((h, w), draw.flip, scale, angle, shift), (h, w))
+        return warp.image(image, self.fill), self._move_sample(sample, warp)
 
     def _colour(self, image: np.ndarray, draw: _Draw) -> np.ndarray:
         if draw.contrast is not None:
@@ -218,38 +177,18 @@ class NativeAugmenter(Augmenter):
             image = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
         return image
 
-    def _move_sample(self, sample: Sample, warp: _Warp, flipped: bool) -> Sample:
+    def _move_sample(self, sample: Sample, warp: Transform) -> Sample:
         h, w = warp.size
-        inside = clip_boxes(sample.boxes, (h, w))
-        moved = _move_boxes(inside, warp.matrix)
-        clipped = clip_boxes(moved, (h, w))
-        area, kept_area = box_areas(moved), box_areas(clipped)
-        keep = (kept_area > 0) & (kept_area >= self.min_visibility * np.maximum(area, 1e-12)) & (box_areas(inside) > 0)
-        changes = {"boxes": clipped[keep]}
-        if sample.keypoints is not None:
-            kp = sample.keypoints.astype(np.float32, copy=True)
-            xy = kp[..., :2].astype(np.float64)
-            kp[..., 0] = warp.matrix[0, 0] * xy[..., 0] + warp.matrix[0, 1] * xy[..., 1] + warp.matrix[0, 2]
-            kp[..., 1] = warp.matrix[1, 0] * xy[..., 0] + warp.matrix[1, 1] * xy[..., 1] + warp.matrix[1, 2]
-            if flipped and self.flip_index is not None:
-                if len(self.flip_index) != kp.shape[1]:
-                    raise ValueError(f"{sample.image}: flip_index has {len(self.flip_index)} entries but the sample "
-                                     f"has {kp.shape[1]} keypoints per object")
-                kp = kp[:, list(self.flip_index)]
-            changes["keypoints"] = kp[keep]
         masks = sample.masks
-        if isinstance(masks, np.ndarray):
-            if masks.ndim != 3 or masks.shape[1:] != (h, w):
-                raise ValueError(f"{sample.image}: rendered masks must be (N, H, W) = (N, {h}, {w}), got {masks.shape}")
-            changes["masks"] = np.stack([warp.label_map(m) for m in masks[keep]]) if keep.any() else \
-                np.zeros((0, h, w), bool)
-        elif masks is not None:
-            raise ValueError(f"{sample.image}: cannot move masks of type {type(masks).__name__} (a lazy source); "
-                             "render them first (a mask encoder makes the Sequence do so)")
-        if VALID_REGION in sample.meta:
-            changes["meta"] = {**sample.meta, VALID_REGION: warp.label_map(sample.meta[VALID_REGION])}
-        moved_sample = sample.select(keep) if not keep.all() else sample
-        return moved_sample.replace(**changes)
+        if isinstance(masks, np.ndarray) and (masks.ndim != 3 or masks.shape[1:] != (h, w)):
+            raise ValueError(f"{sample.image}: rendered masks must be (N, H, W) = (N, {h}, {w}), got {masks.shape}")
+        if masks is not None and not isinstance(masks, np.ndarray) and self.masks == "drop":
+            sample = sample.replace(masks=None)
+        inside = clip_boxes(sample.boxes, (h, w))
+        moved = warp.apply(sample.replace(boxes=inside), self.flip_index)
+        clipped, keep = visible_boxes(inside, moved.boxes, (h, w), self.min_visibility)
+        moved = moved.replace(boxes=clipped)
+        return moved.select(keep) if not keep.all() else moved
 
     def __repr__(self) -> str:
         parts = [f"flip={self.flip:g}"]
@@ -265,28 +204,50 @@ class NativeAugmenter(Augmenter):
         return f"NativeAugmenter({', '.join(parts)})"
 
 
-class _Warp:
-    """One geometric change of an (H, W) image, applied the same way to the image and its label maps."""
+class HorizontalFlipAugmenter(NativeAugmenter):
+    """Flips the image, boxes, keypoints (swapping left and right) and rendered masks, with probability p.
 
-    def __init__(self, matrix: np.ndarray, size: tuple[int, int], flip_only: bool):
-        self.matrix, self.size, self.flip_only = matrix, size, flip_only
-        self._cv = None if flip_only else _opencv_matrix(matrix)
+    A :class:`NativeAugmenter` that only flips (and draws one number per call, not twelve).
+    Albumentations' ``HorizontalFlip`` mirrors keypoints but cannot swap a left eye for a right
+    eye; this augmenter does, by ``flip_index``. Put it in front of (or instead of) the flip of
+    an albumentations pipeline. Masks must already be rendered, an (N, H, W) array, to be
+    flipped; a lazy mask source cannot be, so it raises unless ``masks="drop"``. Boxes are
+    clipped to the image, and those with no area inside it dropped, as the Sequence does anyway.
 
-    def image(self, image: np.ndarray, fill: int) -> np.ndarray:
-        if self.flip_only:
-            return cv2.flip(image, 1)
-        h, w = self.size
-        value = (fill,) * (image.shape[2] if image.ndim == 3 else 1)
-        return cv2.warpAffine(image, self._cv, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=value)
+    Args:
+        flip_index: K ints, keypoint k of the result is keypoint ``flip_index[k]`` of the
+            mirrored sample (:data:`~seqloaders.encoders.COCO_PERSON_FLIP_INDEX` for COCO
+            persons); None mirrors the keypoints without swapping.
+        p: the probability of a flip.
+        masks: what to do with a sample whose masks are not a rendered array: "raise" or "drop"
+            (set them to None).
 
-    def label_map(self, label_map: np.ndarray) -> np.ndarray:
-        """A (H, W) bool or integer map moved by nearest neighbour, 0 (False) where uncovered."""
-        if self.flip_only:
-            return np.ascontiguousarray(label_map[:, ::-1])
-        h, w = self.size
-        source = label_map.view(np.uint8) if label_map.dtype == bool else label_map
-        moved = cv2.warpAffine(np.ascontiguousarray(source), self._cv, (w, h), flags=cv2.INTER_NEAREST,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        return moved.view(bool) if label_map.dtype == bool else moved
+    Example:
+        >>> import numpy as np, seqloaders as sl
+        >>> from seqloaders.encoders import HorizontalFlipAugmenter, COCO_PERSON_FLIP_INDEX
+        >>> aug = HorizontalFlipAugmenter(COCO_PERSON_FLIP_INDEX, p=1.0)
+        >>> kp = np.zeros((1, 17, 3), np.float32); kp[0, 1] = (10, 5, 2)  # a left eye
+        >>> s = sl.Sample("a.jpg", boxes=[[0, 0, 20, 20]], labels=[0], keypoints=kp)
+        >>> image, out = aug(np.zeros((40, 100, 3), np.uint8), s, np.random.default_rng(0))
+        >>> out.boxes.tolist(), out.keypoints[0, 2].tolist()  # now a right eye at x = 100 - 10
+        ([[80.0, 0.0, 100.0, 20.0]], [90.0, 5.0, 2.0])
+    """
 
+    def __init__(self, flip_index: Sequence[int] | None = None, p: float = 0.5, *, masks: str = "raise"):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be in [0, 1], got {p}")
+        super().__init__(flip=float(p), flip_index=None if flip_index is None else tuple(int(i) for i in flip_index),
+                         brightness_contrast=0.0, hue_saturation=0.0, affine=0.0, min_visibility=0.0, masks=masks)
+
+    @property
+    def p(self) -> float:
+        """The probability of a flip."""
+        return self.flip
+
+    def draw(self, rng: np.random.Generator) -> _Draw:
+        return _Draw(flip=bool(rng.random() < self.flip), contrast=None, brightness=0.0, hue=None, saturation=0,
+                     affine=None)
+
+    def __repr__(self) -> str:
+        index = "None" if self.flip_index is None else f"<{len(self.flip_index)} keypoints>"
+        return f"HorizontalFlipAugmenter(flip_index={index}, p={self.p:g}, masks={self.masks!r})"

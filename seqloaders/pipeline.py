@@ -11,12 +11,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .geometry import clip_boxes, scale_boxes, valid_box_mask
+from .geometry import clip_boxes, valid_box_mask
 from .imageio import DEFAULT_MAX_PIXELS, choose_reduction, decode_image, probe_image
 from .masks import decode_masks
 from .records import VALID_REGION, Sample
-from .resize import place_label_map, resize_image, target_content_size
+from .resize import resize_image, target_content_size
 from .storage.base import Storage
+from .transform import Transform
 
 __all__ = ["LoadOptions", "load_sample"]
 
@@ -101,12 +102,12 @@ def load_sample(
     masks = _source_masks(sample, source_size) if options.masks else None
     at_source = options.augment_at == "source" and augment is not None
     if at_source:  # boxes and keypoints into decoded pixels, then they travel with the image
-        current = sample._evolve(boxes=scale_boxes(sample.boxes, to_decoded), image_size=(dh, dw),
-                                 keypoints=_scale_keypoints(sample.keypoints, to_decoded), masks=None)
+        to_image = Transform.placement(to_decoded, (0.0, 0.0), (dh, dw))
+        current = sample._evolve(boxes=to_image.boxes(sample.boxes), image_size=(dh, dw),
+                                 keypoints=to_image.keypoints(sample.keypoints), masks=None)
         if masks is not None:
-            region = np.ones((dh, dw), bool)
-            current = current._evolve(masks=_place_masks(masks, (dh, dw), to_decoded),
-                                      meta={**current.meta, VALID_REGION: region})
+            current = current._evolve(masks=to_image.masks(masks),
+                                      meta={**current.meta, VALID_REGION: np.ones((dh, dw), bool)})
             masks = None
         before = current.num_boxes
         image, current = augment(image, current, rng)
@@ -120,19 +121,20 @@ def load_sample(
                                   out=out if augment is None or at_source else None)
     meta = current.meta
     if masks is not None:  # straight from source pixels to the output: one nearest-neighbour pass
-        scale = (to_decoded[0] * place.scale[0], to_decoded[1] * place.scale[1])
-        masks = _place_masks(masks, options.image_size, scale, place.offset)
+        from_source = Transform.placement((to_decoded[0] * place.scale[0], to_decoded[1] * place.scale[1]),
+                                          place.offset, options.image_size)
+        masks = from_source.masks(masks)
         if options.resize == "letterbox" or augment is not None:
-            meta = {**meta, VALID_REGION: _place_region(source_size, options.image_size, scale, place.offset)}
+            meta = {**meta, VALID_REGION: from_source.coverage(source_size)}
     elif at_source and current.masks is not None:
-        masks = _place_masks(current.masks, options.image_size, place.scale, place.offset)
+        placed = Transform.placement(place.scale, place.offset, options.image_size)
+        masks = placed.masks(current.masks)
         if VALID_REGION in meta:
-            meta = {**meta, VALID_REGION: _place_masks(meta[VALID_REGION], options.image_size, place.scale,
-                                                       place.offset)}
-    scale = (to_frame[0] * place.scale[0], to_frame[1] * place.scale[1])
-    current = current._evolve(boxes=scale_boxes(current.boxes, scale, place.offset),
-                              image_size=tuple(options.image_size), masks=masks, meta=meta,
-                              keypoints=_scale_keypoints(current.keypoints, scale, place.offset))
+            meta = {**meta, VALID_REGION: placed.label_map(meta[VALID_REGION])}
+    to_output = Transform.placement((to_frame[0] * place.scale[0], to_frame[1] * place.scale[1]), place.offset,
+                                    options.image_size)
+    current = current._evolve(boxes=to_output.boxes(current.boxes), image_size=tuple(options.image_size),
+                              masks=masks, meta=meta, keypoints=to_output.keypoints(current.keypoints))
     if options.augment_at == "output" and augment is not None:
         before = current.num_boxes
         resized, current = augment(resized, current, rng)
@@ -162,29 +164,3 @@ def _source_masks(sample: Sample, source_size: tuple[int, int]) -> np.ndarray:
         raise ValueError(f"{sample.image}: the masks are {masks.shape[1]}x{masks.shape[2]} but the image is "
                          f"{source_size[0]}x{source_size[1]} (H x W); a mask must cover its image pixel for pixel")
     return masks
-
-
-def _place_masks(masks: np.ndarray, size: tuple[int, int], scale: tuple[float, float],
-                 offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """Masks moved by ``out = in * scale + offset`` into an image of ``size``, nearest neighbour, 0 outside."""
-    return place_label_map(masks, size, (1.0 / scale[0], 1.0 / scale[1]), offset, fill=0)
-
-
-def _place_region(source_size: tuple[int, int], size: tuple[int, int], scale: tuple[float, float],
-                  offset: tuple[float, float]) -> np.ndarray:
-    """(H, W) bool: the output pixels that show the source image (False on letterbox padding).
-
-    Placing a 1x1 image that spans the whole source is the same nearest-neighbour test as placing
-    the full-size ``ones`` array, without allocating it.
-    """
-    return place_label_map(np.ones((1, 1), bool), size, (1.0 / (scale[0] * source_size[0]),
-                                                         1.0 / (scale[1] * source_size[1])), offset, fill=False)
-
-
-def _scale_keypoints(keypoints, scale, offset=(0.0, 0.0)):
-    if keypoints is None:
-        return None
-    kp = keypoints.copy()
-    kp[..., 0] = kp[..., 0] * scale[1] + offset[1]
-    kp[..., 1] = kp[..., 1] * scale[0] + offset[0]
-    return kp

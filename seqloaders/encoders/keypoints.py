@@ -12,9 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..augment import Augmenter
 from ..errors import EncodingError
-from ..records import VALID_REGION, Sample
+from ..native_augment import HorizontalFlipAugmenter  # re-exported: it was defined here
+from ..records import Sample
+from ..transform import Transform, check_flip_index
 from .base import TargetEncoder
 from .padded import _select_slots
 
@@ -39,20 +40,6 @@ COCO_PERSON_KEYPOINTS: tuple[str, ...] = (
 #: After a horizontal flip, keypoint k of the result is keypoint ``COCO_PERSON_FLIP_INDEX[k]`` of the
 #: mirrored person: the nose stays, each left keypoint swaps with its right twin.
 COCO_PERSON_FLIP_INDEX: tuple[int, ...] = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
-
-
-def _check_flip_index(flip_index: Sequence[int] | None, num_keypoints: int) -> np.ndarray:
-    if flip_index is None:
-        return np.arange(num_keypoints)
-    index = np.asarray(flip_index)
-    if index.ndim != 1 or len(index) != num_keypoints:
-        raise ValueError(f"flip_index must have one entry per keypoint ({num_keypoints}), got {len(index)} entries")
-    if not np.issubdtype(index.dtype, np.integer) or sorted(index.tolist()) != list(range(num_keypoints)):
-        raise ValueError(f"flip_index must be a permutation of 0..{num_keypoints - 1}, got {index.tolist()}")
-    if not np.array_equal(index[index], np.arange(num_keypoints)):
-        raise ValueError(f"flip_index must be its own inverse (flipping twice gives back the keypoints), "
-                         f"got {index.tolist()}")
-    return index.astype(np.int64)
 
 
 def flip_keypoints(keypoints: np.ndarray, image_width: float, flip_index: Sequence[int] | None = None) -> np.ndarray:
@@ -84,11 +71,9 @@ def flip_keypoints(keypoints: np.ndarray, image_width: float, flip_index: Sequen
     kp = np.asarray(keypoints, np.float32)
     if kp.ndim != 3 or kp.shape[2] != 3:
         raise ValueError(f"keypoints must have shape (N, K, 3), got {kp.shape}")
-    index = _check_flip_index(flip_index, kp.shape[1])
-    out = kp.copy()
-    labelled = kp[..., 2] > 0
-    out[..., 0] = np.where(labelled, np.float32(image_width) - kp[..., 0], kp[..., 0])
-    return out[:, index]
+    check_flip_index(flip_index, kp.shape[1])
+    mirror = Transform(np.array([[-1.0, 0.0, float(image_width)], [0.0, 1.0, 0.0]]), (1, 1), "flip")
+    return mirror.keypoints(kp, flip_index)
 
 
 def _sample_keypoints(sample: Sample, num_keypoints: int, encoder: str) -> np.ndarray:
@@ -436,76 +421,3 @@ class KeypointEncoder(TargetEncoder):
     def __repr__(self) -> str:
         return (f"KeypointEncoder(max_objects={self.max_objects}, num_keypoints={self.num_keypoints}, "
                 f"relative={self.relative}, pad_value={self.pad_value:g}) -> {self.output_shape}")
-
-
-class HorizontalFlipAugmenter(Augmenter):
-    """Flips the image, boxes, keypoints (swapping left and right) and rendered masks, with probability p.
-
-    Albumentations' ``HorizontalFlip`` mirrors keypoints but cannot swap a left eye for a right
-    eye; this augmenter does, by ``flip_index``. Put it in front of (or instead of) the flip of
-    an albumentations pipeline. Masks must already be rendered, an (N, H, W) array, to be
-    flipped; a lazy mask source cannot be, so it raises unless ``masks="drop"``.
-
-    Args:
-        flip_index: K ints, keypoint k of the result is keypoint ``flip_index[k]`` of the
-            mirrored sample (:data:`COCO_PERSON_FLIP_INDEX` for COCO persons); None mirrors the
-            keypoints without swapping.
-        p: the probability of a flip.
-        masks: what to do with a sample whose masks are not a rendered array: "raise" or "drop"
-            (set them to None).
-
-    Example:
-        >>> import numpy as np, seqloaders as sl
-        >>> from seqloaders.encoders import HorizontalFlipAugmenter, COCO_PERSON_FLIP_INDEX
-        >>> aug = HorizontalFlipAugmenter(COCO_PERSON_FLIP_INDEX, p=1.0)
-        >>> kp = np.zeros((1, 17, 3), np.float32); kp[0, 1] = (10, 5, 2)  # a left eye
-        >>> s = sl.Sample("a.jpg", boxes=[[0, 0, 20, 20]], labels=[0], keypoints=kp)
-        >>> image, out = aug(np.zeros((40, 100, 3), np.uint8), s, np.random.default_rng(0))
-        >>> out.boxes.tolist(), out.keypoints[0, 2].tolist()  # now a right eye at x = 100 - 10
-        ([[80.0, 0.0, 100.0, 20.0]], [90.0, 5.0, 2.0])
-    """
-
-    def __init__(self, flip_index: Sequence[int] | None = None, p: float = 0.5, *, masks: str = "raise"):
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must be in [0, 1], got {p}")
-        if masks not in ("raise", "drop"):
-            raise ValueError(f"masks must be 'raise' or 'drop', got {masks!r}")
-        if flip_index is not None:
-            _check_flip_index(flip_index, len(flip_index))
-        self.flip_index = None if flip_index is None else tuple(int(i) for i in flip_index)
-        self.p = float(p)
-        self.masks = masks
-
-    def __call__(self, image: np.ndarray, sample: Sample, rng: np.random.Generator) -> tuple[np.ndarray, Sample]:
-        """Flip ``image`` ((H, W, C) uint8) and ``sample`` (XYXY pixels of it) with probability p."""
-        if rng.random() >= self.p:
-            return image, sample
-        w = image.shape[1]
-        boxes = np.stack([w - sample.boxes[:, 2], sample.boxes[:, 1], w - sample.boxes[:, 0], sample.boxes[:, 3]],
-                         axis=1).astype(np.float32)
-        keypoints = sample.keypoints
-        if keypoints is not None:
-            if self.flip_index is not None and len(self.flip_index) != keypoints.shape[1]:
-                raise ValueError(f"{sample.image}: flip_index has {len(self.flip_index)} entries but the sample has "
-                                 f"{keypoints.shape[1]} keypoints per object")
-            keypoints = flip_keypoints(keypoints, w, self.flip_index)
-        masks = sample.masks
-        if isinstance(masks, np.ndarray):
-            if masks.ndim != 3 or masks.shape[2] != w:
-                raise ValueError(f"{sample.image}: rendered masks must be (N, H, W) with W = {w}, got {masks.shape}")
-            masks = np.ascontiguousarray(masks[:, :, ::-1])
-        elif masks is not None:
-            if self.masks == "raise":
-                raise ValueError(f"{sample.image}: cannot flip masks of type {type(masks).__name__} (a lazy source); "
-                                 "render them to an (N, H, W) array before augmenting, or pass masks='drop'")
-            masks = None
-        meta = sample.meta
-        if VALID_REGION in meta:
-            meta = {**meta, VALID_REGION: np.ascontiguousarray(meta[VALID_REGION][:, ::-1])}
-        flipped = np.ascontiguousarray(image[:, ::-1])
-        return flipped, sample.replace(boxes=boxes, keypoints=keypoints, masks=masks, meta=meta,
-                                       image_size=flipped.shape[:2])
-
-    def __repr__(self) -> str:
-        index = "None" if self.flip_index is None else f"<{len(self.flip_index)} keypoints>"
-        return f"HorizontalFlipAugmenter(flip_index={index}, p={self.p:g}, masks={self.masks!r})"

@@ -169,7 +169,7 @@ def test_flip_augmenter_image_boxes_keypoints_masks():
     same_image, same = HorizontalFlipAugmenter([1, 0], p=0.0)(image, s, np.random.default_rng(0))
     assert same_image is image and same is s
     lazy = make(None, boxes=[[0, 0, 1, 1]], masks=["polygon"])
-    with pytest.raises(ValueError, match="cannot flip masks of type list"):
+    with pytest.raises(ValueError, match="cannot move masks of type list"):
         aug(image, lazy, np.random.default_rng(0))
     assert HorizontalFlipAugmenter(p=1.0, masks="drop")(image, lazy, np.random.default_rng(0))[1].masks is None
     with pytest.raises(ValueError, match="flip_index has 2 entries but the sample has 17"):
