@@ -127,6 +127,7 @@ __all__ = [
     "AlbumentationsAugmenter",
     "AnnotationError",
     "Augmenter",
+    "BackupAndRestore",
     "BoxFormat",
     "DatasetSummary",
     "DetectionReport",
@@ -188,6 +189,7 @@ __all__ = [
 # parsing, checking and converting a dataset, and the CLI, start in a fraction of a second.
 _LAZY = {
     "LoadReportCallback": "callbacks",
+    "BackupAndRestore": "resume",
     "ClassificationSequence": "sequence",
     "DetectionSequence": "sequence",
     "KeypointSequence": "sequence",

@@ -1,8 +1,9 @@
 """Keras ``PyDataset`` front ends over a :class:`~seqloaders.Loader`: epoch state and read-ahead, nothing else.
 
-A Sequence holds a Loader, counts epochs (``on_epoch_end``), and when batches are asked for in
-order (a plain loop, ``to_tf_dataset``, ``fit(shuffle=False)``) has the Loader build the next ones
-ahead. Everything a batch is made of is the Loader's (:mod:`seqloaders.loader`).
+A Sequence holds a Loader, counts epochs (``on_epoch_end``), knows where in its epoch it stands
+(``get_state``/``set_state``, to resume a killed run), and when batches are asked for in order (a
+plain loop, ``to_tf_dataset``, ``fit(shuffle=False)``) has the Loader build the next ones ahead.
+Everything a batch is made of is the Loader's (:mod:`seqloaders.loader`).
 """
 
 from __future__ import annotations
@@ -130,9 +131,12 @@ class SampleSequence(keras.utils.PyDataset):
                              processes=processes, prefetch=prefetch, augment_at=augment_at, max_pixels=max_pixels,
                              shard=shard)
         self.epoch = 0
+        self.start = 0  # the batch of the epoch that seq[0] is: 0 unless set_state resumed mid-epoch
         self.read_ahead = bool(read_ahead)
         self._last_request: tuple[int, int] | None = None
         self._in_order = 0  # how many requests in a row asked for the batch after the previous one
+        self._used = 0  # requests of this epoch in order from seq[0]: the default position of get_state
+        self._out_of_order = False  # a batch was asked for before the ones in front of it (fit(shuffle=True))
 
     samples = _from_loader("samples")
     batch_size = _from_loader("batch_size")
@@ -157,7 +161,12 @@ class SampleSequence(keras.utils.PyDataset):
 
     @property
     def num_batches(self) -> int:
-        return len(self.loader)
+        """Batches left in this epoch from ``seq[0]``: ``len(seq)``, less ``start`` after a mid-epoch ``set_state``.
+
+        Keras' ``fit`` iterates ``range(num_batches)`` each epoch, so a resumed epoch ends early,
+        at its own last batch, and the next epoch is whole again.
+        """
+        return len(self.loader) - self.start
 
     def on_epoch_end(self) -> None:
         """Advance to the next epoch: the samples are reshuffled, the augmentation draws anew.
@@ -168,17 +177,120 @@ class SampleSequence(keras.utils.PyDataset):
         """
         finished_in_order = self._last_request == (self.epoch, len(self) - 1) and self._in_order >= 2
         self.epoch += 1
+        self.start = self._used = 0
+        self._out_of_order = False
         if finished_in_order and self._reads_ahead():
             self.loader.prefetch_batches(self.epoch, range(self.loader.prefetch))
 
     def set_epoch(self, epoch: int) -> None:
-        """Jump to ``epoch`` (to resume training, or to replay a batch)."""
+        """Jump to the start of ``epoch`` (to replay it; :meth:`set_state` also resumes mid-epoch)."""
         self.epoch = int(epoch)
+        self.start = self._used = 0
+        self._out_of_order = False
+
+    @property
+    def in_order(self) -> bool:
+        """Whether this epoch's batches were asked for in order so far (``model.fit(shuffle=False)``)."""
+        return not self._out_of_order
+
+    # -- resuming -------------------------------------------------------------------------------
+
+    def _fingerprint(self) -> dict[str, Any]:
+        """What, besides (epoch, position), decides the batches: a state only fits a Sequence that agrees."""
+        return {"seed": self.seed, "shard": list(self.shard), "num_samples": len(self.samples),
+                "batch_size": self.batch_size, "num_batches": len(self), "shuffle": self.shuffle,
+                "drop_remainder": self.drop_remainder}
+
+    def get_state(self, position: int | None = None, *, epoch: int | None = None) -> dict[str, Any]:
+        """Where this Sequence stands: a small JSON-serialisable dict for :meth:`set_state`.
+
+        A batch is a pure function of (seed, epoch, index), and a failed sample's replacement of
+        (epoch, position), so ``epoch`` and ``position`` (the batches of the epoch already used)
+        decide every batch still to come; the other entries (seed, shard, sizes) are checked
+        when the state is set. A position at the end of an epoch is stored as the start of the
+        next one.
+
+        Args:
+            position: batches of ``epoch`` already used, counted from its first batch (default:
+                ``start`` plus the requests ``seq[0]``, ``seq[1]``, ... made in order this epoch,
+                right for a plain loop; ``model.fit`` reads ahead through tf.data, so
+                :class:`~seqloaders.BackupAndRestore` passes the steps it saw trained).
+            epoch: the epoch (default: the current one).
+
+        Raises:
+            ValueError: ``position`` is outside ``0..len(seq)``.
+
+        Example:
+            >>> import seqloaders as sl
+            >>> toy = sl.make_toy_dataset("/tmp/seqloaders-toy", num_images=8)
+            >>> seq = sl.DetectionSequence(sl.read_wider_face(toy.annotations, toy.images), batch_size=2,
+            ...                            image_size=(32, 32), encoder=sl.GridEncoder(grid_size=4))
+            >>> x, y = seq[0]
+            >>> state = seq.get_state()
+            >>> state["epoch"], state["position"]
+            (0, 1)
+            >>> again = sl.DetectionSequence(sl.read_wider_face(toy.annotations, toy.images), batch_size=2,
+            ...                              image_size=(32, 32), encoder=sl.GridEncoder(grid_size=4))
+            >>> again.set_state(state)
+            >>> bool((again[0][0] == seq[1][0]).all()), again.num_batches
+            (True, 3)
+        """
+        if epoch is None:
+            epoch = self.epoch
+        epoch = int(epoch)
+        if position is None:
+            position = self.start + self._used if epoch == self.epoch else 0
+        position = int(position)
+        if not 0 <= position <= len(self):
+            raise ValueError(f"position must be in 0..{len(self)} (the batches of an epoch), got {position}")
+        if position == len(self):
+            epoch, position = epoch + 1, 0
+        return {"epoch": epoch, "position": position, **self._fingerprint()}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Go on exactly where :meth:`get_state` stood: ``seq[0]`` is then the next batch an uninterrupted run uses.
+
+        After a mid-epoch state, ``seq[i]`` is batch ``start + i`` of the epoch and ``num_batches``
+        counts the batches left, so a loop over the Sequence (or ``model.fit``) finishes the epoch;
+        ``on_epoch_end`` then starts the next epoch at its first batch. Keras' ``fit`` calls
+        ``on_epoch_end`` once before its first epoch, which would undo a state set before it:
+        under ``fit``, let :class:`~seqloaders.BackupAndRestore` set it (it does so when
+        training begins).
+
+        Raises:
+            ValueError: the state came from a Sequence with another seed, shard, dataset size,
+                batch size or shuffling, or is not a state.
+        """
+        missing = sorted({"epoch", "position", *self._fingerprint()} - set(state))
+        if missing:
+            raise ValueError(f"not a Sequence state (from get_state()): {', '.join(missing)} missing")
+        mine = self._fingerprint()
+        theirs = {key: list(state[key]) if key == "shard" else state[key] for key in mine}
+        differ = [key for key in mine if theirs[key] != mine[key]]
+        if differ:
+            saved = ", ".join(f"{key}={theirs[key]!r}" for key in differ)
+            here = ", ".join(f"{key}={mine[key]!r}" for key in differ)
+            raise ValueError(f"the state was saved by a Sequence with {saved}, this one has {here}: resume with "
+                             "the dataset and arguments the state came from")
+        position = int(state["position"])
+        if not 0 <= position < len(self):
+            raise ValueError(f"state position must be in 0..{len(self) - 1}, got {position}")
+        self.epoch, self.start, self._used = int(state["epoch"]), position, 0
+        self._last_request, self._in_order, self._out_of_order = None, 0, False
+        self.loader.prefetch_batches(self.epoch, ())  # batches built ahead for where it stood before
 
     def __getitem__(self, index: int):
-        epoch = self.epoch
+        epoch, start = self.epoch, self.start
+        if start and not 0 <= index < len(self) - start:
+            raise IndexError(f"batch index {index} out of range for the {len(self) - start} batches left of "
+                             f"epoch {epoch} (resumed at batch {start})")
+        if index == self._used:
+            self._used += 1
+        elif index > self._used:
+            self._out_of_order = True
+        index += start
         previous, self._last_request = self._last_request, (epoch, index)
-        first = index == 0 and (previous is None or previous[0] != epoch)
+        first = index == start and (previous is None or previous[0] != epoch)
         # an epoch's start, or three in order, mean a loop; in a shuffled order two neighbours come
         # up by chance once in n batches and three once in n², so a batch is rarely built for nothing
         self._in_order = 2 if first else self._in_order + 1 if previous == (epoch, index - 1) else 0
