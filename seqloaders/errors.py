@@ -13,9 +13,26 @@ Every error is also a built-in exception, so ``except ValueError`` keeps working
     └── WorkerError (RuntimeError)        a Keras worker process died while batches were built
 
 Missing files raise the built-in ``FileNotFoundError``.
+
+A :class:`SampleError` or :class:`WorkerError` leaves the Loader from ``Loader.batch`` with its
+traceback starting there (the loader's own frames dropped, see :func:`leave_loader`), and the
+original error's traceback starting at the first frame outside the loader (the decoder, your
+augmenter or encoder). What Python prints is then the original error where it happened, then
+the one line that names the sample, batch and epoch.
+
+Through TensorFlow's ``model.fit`` every exception a ``PyDataset`` raises becomes the text of a
+``tf.errors.UnknownError``: TensorFlow writes ``str(error)`` first, then
+``traceback.format_exception(error)`` (the chain, then four frames of tf.data and Keras' adapter,
+then ``str(error)`` again). That wrapping is TensorFlow's and has no public switch; a bare
+``raise RuntimeError("x")`` in ``__getitem__`` gives 39 lines (TensorFlow 2.21), to which a
+seqloaders error adds only the original error's frames and two of its own
+(``tests/test_worker_errors.py`` holds it to that).
 """
 
 from __future__ import annotations
+
+import os
+import types
 
 __all__ = [
     "SeqloadersError",
@@ -26,6 +43,8 @@ __all__ = [
     "SampleError",
     "WorkerError",
 ]
+
+_LOADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "loader", "")
 
 
 class SeqloadersError(Exception):
@@ -97,8 +116,8 @@ class SampleError(SeqloadersError, RuntimeError):
 
     Raised from a worker process, the error is pickled: multiprocessing then sets ``__cause__``
     to a ``RemoteTraceback`` whose text is the worker's full traceback, the original error's
-    included. Through TensorFlow's ``model.fit`` it arrives as the text of a ``tf.errors``
-    exception, which contains this message and both tracebacks.
+    included (from its first frame outside the loader). Through TensorFlow's ``model.fit`` it
+    arrives as the text of a ``tf.errors`` exception: this message, then the original traceback.
 
     Args:
         message: what failed, naming the sample.
@@ -137,3 +156,26 @@ class WorkerError(SeqloadersError, RuntimeError):
 
     def __reduce__(self):
         return (type(self), (str(self), self.pid, self.exitcode))
+
+
+def without_loader_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """``tb`` from its first frame outside ``seqloaders/loader/`` on (``tb`` itself if every frame is inside)."""
+    first = tb
+    while first is not None and first.tb_frame.f_code.co_filename.startswith(_LOADER):
+        first = first.tb_next
+    return tb if first is None else first
+
+
+def leave_loader(error: BaseException) -> BaseException:
+    """``error`` ready to be raised again where it leaves the Loader (``raise leave_loader(exc)``).
+
+    Its traceback is cleared, so it restarts at the frame that raises it (the caller's side);
+    the traceback of its ``__cause__`` (the original error) starts at the first frame outside
+    the loader. The cause itself stays: ``error.__cause__`` is the original error (or, from a
+    worker process, a ``RemoteTraceback`` with its text).
+    """
+    cause = error.__cause__
+    if cause is not None and cause.__traceback__ is not None:
+        cause.__traceback__ = without_loader_frames(cause.__traceback__)
+    error.__traceback__ = None
+    return error

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..augment import as_augmenter
 from ..encoders.base import TargetEncoder
-from ..errors import SampleError
+from ..errors import SampleError, WorkerError, leave_loader
 from ..imageio import DEFAULT_MAX_PIXELS
 from ..pipeline import LoadOptions, load_sample
 from ..records import Sample
@@ -67,6 +67,14 @@ class _Loaded:
     samples: list[Sample]
     stats: dict[str, int]
     skips: list[tuple[str, str]]
+
+
+def _reason(exc: BaseException, sample: Sample) -> str:
+    """``"ImageError: cannot decode ..."``: the error's type and text, without the path when it is the sample's."""
+    text = str(exc)
+    if getattr(exc, "path", None) == str(sample.image) and isinstance(getattr(exc, "reason", None), str):
+        text = exc.reason  # the message names the sample already
+    return f"{type(exc).__name__}: {text}"
 
 
 def parse_shard(shard: Any) -> tuple[int, int]:
@@ -350,22 +358,27 @@ class Loader:
             WorkerError: a worker process died while building it.
         """
         self._check_index(index)
+        try:
+            built = self._take(epoch, index)
+        except (SampleError, WorkerError) as exc:
+            # raised again from here, without the loader's frames (see errors.py); its cause stays
+            raise leave_loader(exc)
+        self._deliver(epoch, index, built)
+        return built.x, built.y
+
+    def _take(self, epoch: int, index: int) -> Built:
+        """The batch built ahead, or built now (by this thread and its helpers, or by the worker processes)."""
         rt = self._rt
         with rt.lock:
             future = rt.pending.pop((epoch, index), None)
-        built = None
         if future is not None:
             try:
-                built = wait_for(future)
+                return wait_for(future)
             except concurrent.futures.CancelledError:  # dropped from the window meanwhile: build it here
-                built = None
-        if built is None:
-            if self.processes:
-                built = self._processes().build_split(self, epoch, index)
-            else:
-                built = self._build(epoch, index)
-        self._deliver(epoch, index, built)
-        return built.x, built.y
+                pass
+        if self.processes:
+            return self._processes().build_split(self, epoch, index)
+        return self._build(epoch, index)
 
     def prefetch_batches(self, epoch: int, indices: Sequence[int] | range) -> None:
         """Start building these batches of ``epoch`` in the background (for :meth:`batch` to take).
@@ -538,7 +551,7 @@ class Loader:
                 batch = pos // self.batch_size
                 if self.on_error == "raise":
                     raise SampleError(f"failed to load sample {sample.image!r} (batch {batch}, epoch {epoch}, "
-                                      f"position {pos}): {type(exc).__name__}: {exc}",
+                                      f"position {pos}): {_reason(exc, sample)}",
                                       str(sample.image), batch, epoch) from exc
                 skips.append((str(sample.image), f"{type(exc).__name__}: {exc}"))
                 last_exc = exc

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SeqloadersError, WorkerError
+from ..errors import SampleError, SeqloadersError, WorkerError, without_loader_frames
 from .threads import wait_for
 
 __all__ = ["ProcessWorkers", "RemoteTraceback", "START_METHOD"]
@@ -363,7 +363,8 @@ class ProcessWorkers:
         building = ""
         if task is not None:
             images = self._images_of(task.epoch, task.index)
-            shown = ", ".join(images[:8]) + (f" and {len(images) - 8} more" if len(images) > 8 else "")
+            shown = images[0] if images else "no image"
+            shown += f" and {len(images) - 1} more" if len(images) > 1 else ""
             building = f" while building batch {task.index} of epoch {task.epoch} ({shown})"
         pid, code = worker.process.pid, worker.process.exitcode
         lost = "that batch is lost" if task is not None else "its work is lost"
@@ -500,6 +501,18 @@ def _run_task(loader: Any, epoch: int, index: int, positions: tuple[int, ...] | 
         del out
 
 
+def _remote_text(exc: BaseException) -> str:
+    """The traceback the parent attaches: a SampleError's original error from its first frame outside the loader.
+
+    The SampleError itself travels pickled (its message names the sample, batch and epoch); any
+    other error (a bug in the loader) keeps its whole traceback.
+    """
+    cause = exc.__cause__ if isinstance(exc, SampleError) else None
+    if cause is None:
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return "".join(traceback.format_exception(type(cause), cause, without_loader_frames(cause.__traceback__)))
+
+
 def _serve(conn: Any, payload: bytes) -> None:
     """A worker's life: load the loader, then build what is asked until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it closes us
@@ -533,8 +546,7 @@ def _serve(conn: Any, payload: bytes) -> None:
                 reply = _run_task(loader, epoch, index, positions, slot.buf)
                 reply = ("done", task_id, *reply)
             except Exception as exc:  # noqa: BLE001 - sent to the parent with its traceback
-                reply = ("error", task_id, _portable(exc), "".join(traceback.format_exception(type(exc), exc,
-                                                                                              exc.__traceback__)))
+                reply = ("error", task_id, _portable(exc), _remote_text(exc))
             try:
                 conn.send(reply)
             except (OSError, ValueError):
