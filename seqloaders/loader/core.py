@@ -437,6 +437,10 @@ class Loader:
             pool = rt.processes
             if pool is not None and pool.broken is not None:  # a worker died: the next batch gets a new pool
                 pool.close()
+                rt.processes = None
+                if not pool.error_delivered:  # it died idle: no batch carried the error, so this call does
+                    pool.error_delivered = True
+                    raise pool.broken
                 pool = None
             if pool is None:
                 from .processes import ProcessWorkers

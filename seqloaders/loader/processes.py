@@ -150,6 +150,7 @@ class ProcessWorkers:
         self._ids = itertools.count()
         self._closed = False
         self.broken: WorkerError | None = None
+        self.error_delivered = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -379,6 +380,8 @@ class ProcessWorkers:
             self.broken = error
             queued = list(self._queue)
             self._queue.clear()
+            #: whether a batch owed got the error; if not (the workers died idle), the loader raises it itself
+            self.error_delivered = bool(queued) or any(worker.task is not None for worker in self._workers)
         for task in queued:
             if task.future.set_running_or_notify_cancel():
                 _resolve(task.future, error=error)
