@@ -1157,6 +1157,15 @@ _RUNNERS: dict[str, Callable[[_Context], tuple[list[float], int, list[str]]]] = 
 }
 
 
+def _import_frameworks(variant: str) -> None:
+    """Import what the variant's run imports (Keras, TensorFlow), as the module did at import time once."""
+    if variant == "a":
+        return
+    if variant.startswith("b") or variant in _FIT_VARIANTS or variant == "f":
+        import tensorflow  # noqa: F401 - loaded for its memory, before the measurement starts
+    import keras  # noqa: F401
+
+
 def measure_variant(variant: str, workers: int, samples: list[Sample], config: BenchConfig,
                     tfrecord_pattern: str | None = None) -> VariantResult:
     """Measure one variant in this process (no isolation; see :func:`run_benchmark`).
@@ -1170,6 +1179,7 @@ def measure_variant(variant: str, workers: int, samples: list[Sample], config: B
     """
     result = VariantResult(variant, workers, isolated=False, stall_factor=config.stall_factor)
     ctx = _Context(list(samples), workers, config, tfrecord_pattern)
+    _import_frameworks(variant)  # before the set-up's RSS, so that "+ over set-up" is what the loading holds
     result.base_rss_mb = _rss_mb("VmRSS")
     try:
         seconds, images, notes = _RUNNERS[variant](ctx)
