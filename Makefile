@@ -22,7 +22,7 @@ $(STAMP): setup.cfg pyproject.toml
 BACKENDS      := jax torch
 BACKEND_PIP_jax   ?= jax[cpu]
 BACKEND_PIP_torch ?= torch==2.13.0
-BACKEND_TESTS := tests/test_backends.py
+BACKEND_TESTS := tests/test_backends.py tests/test_read_ahead_fit.py
 
 .venv-%/.installed: setup.cfg pyproject.toml
 	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*

@@ -1,13 +1,14 @@
 """Keras ``PyDataset`` front ends over a :class:`~seqloaders.Loader`: epoch state and read-ahead, nothing else.
 
 A Sequence holds a Loader, counts epochs (``on_epoch_end``), knows where in its epoch it stands
-(``get_state``/``set_state``, to resume a killed run), and when batches are asked for in order (a
-plain loop, ``to_tf_dataset``, ``fit(shuffle=False)``) has the Loader build the next ones ahead.
-Everything a batch is made of is the Loader's (:mod:`seqloaders.loader`).
+(``get_state``/``set_state``, to resume a killed run), and when it knows which batches come next (a
+plain loop, ``to_tf_dataset``, ``model.fit`` with either ``shuffle``) has the Loader build them
+ahead. Everything a batch is made of is the Loader's (:mod:`seqloaders.loader`).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -73,13 +74,16 @@ class SampleSequence(keras.utils.PyDataset):
             epoch's permutation is shared through ``seed``); when ``count`` does not divide the
             dataset, the last shards repeat the epoch's first samples so all shards stay equal
             and no sample is left out.
-        read_ahead: when batches are asked for in order by one caller (a plain loop, or
-            ``model.fit(..., shuffle=False)`` with ``workers=1``), build the next ``prefetch``
-            batches (and the first of the next epoch) in the background while the caller uses
-            this one. Batches are the same either way. It starts at an epoch's first batch or
-            after three requests in order (fit's default ``shuffle=True`` asks for batches in
-            random order, which this Sequence does not need: it reshuffles the samples every
-            epoch). Off with Keras ``workers > 1``, whose enqueuer works ahead itself.
+        read_ahead: when one caller asks for batches in an order the Sequence knows, build the
+            next ``prefetch`` batches (and the first of the next epoch) in the background while
+            the caller uses this one; batches are the same either way. Known orders: in order
+            (a plain loop, ``to_tf_dataset``, ``model.fit(shuffle=False)``), from an epoch's first
+            batch or after three requests in a row; and ``model.fit``'s default ``shuffle=True``
+            on every backend, whose batch order Keras 3 draws with ``random.shuffle`` right
+            after ``on_epoch_begin``: the Sequence draws the same order from a copy of
+            :mod:`random`'s state and follows it while the requests agree (one that does not
+            ends it for the epoch). Off with Keras ``workers > 1``, whose enqueuer works ahead
+            itself.
         workers, use_multiprocessing, max_queue_size: forwarded to ``keras.utils.PyDataset``
             (Keras' own workers; the loader's ``threads``/``processes`` are faster).
 
@@ -137,6 +141,8 @@ class SampleSequence(keras.utils.PyDataset):
         self._in_order = 0  # how many requests in a row asked for the batch after the previous one
         self._used = 0  # requests of this epoch in order from seq[0]: the default position of get_state
         self._out_of_order = False  # a batch was asked for before the ones in front of it (fit(shuffle=True))
+        self._expected: list[int] | None = None  # the order fit(shuffle=True) will ask in, while it holds
+        self._followed = 0  # requests of this epoch that came in that order
 
     samples = _from_loader("samples")
     batch_size = _from_loader("batch_size")
@@ -168,6 +174,24 @@ class SampleSequence(keras.utils.PyDataset):
         """
         return len(self.loader) - self.start
 
+    def on_epoch_begin(self) -> None:
+        """Keras calls this before each epoch: predict the batch order of ``fit(shuffle=True)``.
+
+        Keras 3's ``PyDatasetAdapter`` (``workers=1``, every backend) asks for
+        ``random.shuffle(list(range(num_batches)))``, drawn from Python's global generator right
+        after this call; a copy of its state gives the same order without drawing from it.
+        """
+        self._expected, self._followed = self._keras_order(), 0
+
+    def _keras_order(self) -> list[int] | None:
+        if not self._reads_ahead():
+            return None
+        rng = random.Random()
+        rng.setstate(random.getstate())
+        order = list(range(self.num_batches))
+        rng.shuffle(order)
+        return order
+
     def on_epoch_end(self) -> None:
         """Advance to the next epoch: the samples are reshuffled, the augmentation draws anew.
 
@@ -176,17 +200,22 @@ class SampleSequence(keras.utils.PyDataset):
         (seed, epoch, index) either way.
         """
         finished_in_order = self._last_request == (self.epoch, len(self) - 1) and self._in_order >= 2
+        finished_shuffled = self._expected is not None and self._followed == len(self._expected) > 0
         self.epoch += 1
         self.start = self._used = 0
         self._out_of_order = False
+        self._expected, self._followed = None, 0
         if finished_in_order and self._reads_ahead():
             self.loader.prefetch_batches(self.epoch, range(self.loader.prefetch))
+        elif finished_shuffled:  # fit(shuffle=True): the next epoch's order, unless something draws before it
+            self.loader.prefetch_batches(self.epoch, (self._keras_order() or [])[:self.loader.prefetch])
 
     def set_epoch(self, epoch: int) -> None:
         """Jump to the start of ``epoch`` (to replay it; :meth:`set_state` also resumes mid-epoch)."""
         self.epoch = int(epoch)
         self.start = self._used = 0
         self._out_of_order = False
+        self._expected, self._followed = None, 0
 
     @property
     def in_order(self) -> bool:
@@ -277,6 +306,7 @@ class SampleSequence(keras.utils.PyDataset):
             raise ValueError(f"state position must be in 0..{len(self) - 1}, got {position}")
         self.epoch, self.start, self._used = int(state["epoch"]), position, 0
         self._last_request, self._in_order, self._out_of_order = None, 0, False
+        self._expected, self._followed = None, 0
         self.loader.prefetch_batches(self.epoch, ())  # batches built ahead for where it stood before
 
     def __getitem__(self, index: int):
@@ -288,14 +318,26 @@ class SampleSequence(keras.utils.PyDataset):
             self._used += 1
         elif index > self._used:
             self._out_of_order = True
+        expected = self._expected
+        if expected is not None:  # still the order fit(shuffle=True) was predicted to ask in?
+            if self._followed < len(expected) and expected[self._followed] == index:
+                self._followed += 1
+                ahead = [start + i for i in expected[self._followed:self._followed + self.loader.prefetch]]
+            else:
+                self._expected = expected = None
         index += start
         previous, self._last_request = self._last_request, (epoch, index)
         first = index == start and (previous is None or previous[0] != epoch)
         # an epoch's start, or three in order, mean a loop; in a shuffled order two neighbours come
         # up by chance once in n batches and three once in n², so a batch is rarely built for nothing
         self._in_order = 2 if first else self._in_order + 1 if previous == (epoch, index - 1) else 0
+        wanted = []
         if self._in_order >= 2 and self._reads_ahead():
-            self.loader.prefetch_batches(epoch, range(index, index + 1 + self.loader.prefetch))
+            wanted = list(range(index + 1, index + 1 + self.loader.prefetch))
+        if expected is not None:
+            wanted += [i for i in ahead if i not in wanted]
+        if wanted:
+            self.loader.prefetch_batches(epoch, [index, *wanted])
         return self.loader.batch(epoch, index)
 
     def _reads_ahead(self) -> bool:
