@@ -37,9 +37,15 @@ Variants (keys in parentheses):
   few ms (it stands for a model on an accelerator; the step alone is measured and printed):
   with Keras' defaults, with Keras ``workers=2``, through ``to_tf_dataset(seq, repeat=True)``
   with ``steps_per_epoch``, and the same with ``preprocess="uint8"`` and a ``Rescaling`` layer.
+- (g-u8) ``g-u8``: as ``g`` (``model.fit(seq)``, fit's defaults) with ``preprocess="uint8"`` and a
+  ``Rescaling`` layer.
 - (g-proc) ``g-proc``: as ``g-tfdata`` with ``processes=workers``.
 - (g') ``g-conv``: as ``g-uint8`` with a stride-4 convolution over the full image as the first
   layer: on a CPU its step (20-30 ms per batch) takes the loader's cores; not in the goal.
+- Any (g) variant under another Keras backend: ``g@jax``, ``g-u8@torch``, ... runs it with
+  ``KERAS_BACKEND`` set, in the interpreter :attr:`BenchConfig.pythons` names for that backend
+  (default: ``.venv-<backend>/bin/python`` of the checkout when it exists, as ``make
+  test-backends`` makes them, else this one); the variants through tf.data need TensorFlow there.
 
 Example:
     >>> from seqloaders.benchmark import BenchConfig, DatasetSpec, run_benchmark
@@ -60,6 +66,7 @@ import functools
 import glob
 import importlib
 import importlib.metadata
+import importlib.util
 import inspect
 import json
 import logging
@@ -124,14 +131,29 @@ VARIANTS: dict[str, str] = {
     "g-workers": "(g)  model.fit(d), PyDataset workers=2",
     "g-tfdata": "(g)  model.fit(to_tf_dataset(d, repeat=True))",
     "g-uint8": "(g)  the same, uint8 batches + Rescaling layer",
+    "g-u8": "(g)  model.fit(d), Keras defaults, uint8 batches + Rescaling layer",
     "g-proc": "(g)  model.fit(to_tf_dataset(d-proc, repeat=True))",
     "g-conv": "(g') the same, conv-stem model: its step on the CPU",
 }
 DEFAULT_VARIANTS: tuple[str, ...] = tuple(VARIANTS)
 _FIT_VARIANTS = tuple(key for key in VARIANTS if key.startswith("g"))
-_FIT_BEST = ("g", "g-workers", "g-tfdata", "g-uint8", "g-proc")  # "g*": the model whose step leaves the CPU to the loader
+_FIT_BEST = ("g", "g-workers", "g-tfdata", "g-uint8", "g-u8", "g-proc")  # "g*": the model whose step leaves the CPU to the loader
 _TF_DATA_VARIANTS = ("b1", "b-same")  # "b*": tf.data doing the same work as (a) and (d)
 _LOCAL_FILE_VARIANTS = ("a", "b1", "b4", "b-same", "c", "c-aug")
+BACKENDS = ("tensorflow", "jax", "torch")  # Keras backends a (g) variant can run under: "g@jax"
+_TF_DATA_FIT = ("g-tfdata", "g-uint8", "g-proc", "g-conv")  # the (g) variants that need tf.data
+
+
+def split_variant(key: str) -> tuple[str, str | None]:
+    """``"g-u8@jax"`` → ``("g-u8", "jax")``; a key without a backend → ``(key, None)``."""
+    base, _, backend = key.partition("@")
+    return base, backend or None
+
+
+def variant_text(key: str) -> str:
+    """The one-line description of a variant key, with its Keras backend when it names one."""
+    base, backend = split_variant(key)
+    return VARIANTS[base] + (f" [KERAS_BACKEND={backend}]" if backend else "")
 
 #: (name, numerator, denominator, goal or None, what it shows); "b*" and "g*" mean the best of them.
 RATIOS: tuple[tuple[str, str, str, float | None, str], ...] = (
@@ -149,6 +171,12 @@ RATIOS: tuple[tuple[str, str, str, float | None, str], ...] = (
     ("(d)/(c)", "d", "c", None, "loader vs the tutorial loader"),
     ("(f)/(d)", "f", "d", None, "TFRecord shards vs files"),
     ("(g)/(d)", "g*", "d", 0.7, "inside model.fit (best (g) variant)"),
+    ("(g)/(d) fit defaults", "g", "d", 0.8, "model.fit(seq), fit's defaults (shuffle=True), TensorFlow"),
+    ("(g-u8)/(d) fit defaults", "g-u8", "d", 0.8, "the same, uint8 batches, TensorFlow"),
+    ("(g)/(d) JAX", "g@jax", "d", 0.8, "model.fit(seq), fit's defaults, KERAS_BACKEND=jax"),
+    ("(g-u8)/(d) JAX", "g-u8@jax", "d", 0.8, "the same, uint8 batches, KERAS_BACKEND=jax"),
+    ("(g)/(d) PyTorch", "g@torch", "d", 0.8, "model.fit(seq), fit's defaults, KERAS_BACKEND=torch"),
+    ("(g-u8)/(d) PyTorch", "g-u8@torch", "d", 0.8, "the same, uint8 batches, KERAS_BACKEND=torch"),
     ("(g-proc)/(d-proc)", "g-proc", "d-proc", None, "inside model.fit, worker processes"),
     ("(g')/(d)", "g-conv", "d", None, "inside model.fit, a model step that takes the CPU too"),
 )
@@ -221,6 +249,8 @@ class BenchConfig:
         rounds: run the whole list this many times, one (variant, workers) after the other, and
             pool the epochs of all rounds: a slow spell of a shared machine then touches every
             variant a little rather than one variant entirely.
+        pythons: Keras backend → the interpreter its ``"g@backend"`` runs use (default: see
+            :func:`backend_python`).
     """
 
     variants: tuple[str, ...] = DEFAULT_VARIANTS
@@ -237,11 +267,17 @@ class BenchConfig:
     timeout: float = 1200.0
     seed: int = 0
     rounds: int = 1
+    pythons: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        unknown = [v for v in self.variants if v not in VARIANTS]
+        unknown = [v for v in self.variants if split_variant(v)[0] not in VARIANTS]
         if unknown:
             raise ValueError(f"unknown variant(s) {', '.join(unknown)}; available: {', '.join(VARIANTS)}")
+        wrong = [v for v in self.variants if split_variant(v)[1] is not None and (
+            split_variant(v)[0] not in _FIT_VARIANTS or split_variant(v)[1] not in BACKENDS)]
+        if wrong:
+            raise ValueError(f"only the (g) variants run under another backend ({', '.join(_FIT_VARIANTS)}, "
+                             f"'@' one of {', '.join(BACKENDS)}), got {', '.join(wrong)}")
         if not self.workers or min(self.workers) < 1:
             raise ValueError(f"workers must be positive counts, got {self.workers}")
         if self.rounds < 1:
@@ -334,9 +370,9 @@ class VariantResult:
     def summary(self) -> str:
         """One line for progress logs."""
         if not self.ok:
-            return f"{VARIANTS[self.variant]}, {_workers_text(self.workers)}: {self.error}"
+            return f"{variant_text(self.variant)}, {_workers_text(self.workers)}: {self.error}"
         rss = f", peak RSS {self.peak_rss_mb:.0f} MiB" if self.peak_rss_mb else ""
-        return (f"{VARIANTS[self.variant]}, {_workers_text(self.workers)}: {self.median:.0f} images/s "
+        return (f"{variant_text(self.variant)}, {_workers_text(self.workers)}: {self.median:.0f} images/s "
                 f"[{self.low:.0f}-{self.high:.0f}]{rss}")
 
 
@@ -423,12 +459,12 @@ class BenchResult:
                 if r is None:
                     continue
                 if not r.ok:
-                    rows.append([VARIANTS[variant], str(w), r.error or "no result", "", "", "", ""])
+                    rows.append([variant_text(variant), str(w), r.error or "no result", "", "", "", ""])
                     continue
                 rss = f"{r.peak_rss_mb:.0f}" + ("" if r.isolated else "*") if r.peak_rss_mb else "?"
                 grown = f"{r.peak_rss_mb - r.base_rss_mb:.0f}" if r.peak_rss_mb and r.base_rss_mb else "?"
                 stalls = ", ".join(str(k + 1) for k in r.stalled) or "-"
-                rows.append([VARIANTS[variant], str(w), f"{r.median:.0f}", f"[{r.low:.0f}-{r.high:.0f}]", rss, grown,
+                rows.append([variant_text(variant), str(w), f"{r.median:.0f}", f"[{r.low:.0f}-{r.high:.0f}]", rss, grown,
                              stalls])
         return rows
 
@@ -458,7 +494,7 @@ class BenchResult:
         for variant in self.config.variants:
             a, b = self.get(variant, low), self.get(variant, high)
             if a is not None and b is not None and a.ok and b.ok and a.median:
-                lines.append(f"{VARIANTS[variant]}: {b.median / a.median:.2f}x")
+                lines.append(f"{variant_text(variant)}: {b.median / a.median:.2f}x")
         return lines
 
     def _memory_lines(self) -> list[str]:
@@ -488,7 +524,7 @@ class BenchResult:
             if r.ok:
                 stalled = f"  stalled: epoch {', '.join(str(k + 1) for k in r.stalled)}" if r.stalled else ""
                 warm = ", ".join(f"{s:.2f}" for s in r.warmup_seconds)
-                lines.append(f"{VARIANTS[r.variant]}, {r.workers}w: "
+                lines.append(f"{variant_text(r.variant)}, {r.workers}w: "
                              f"{', '.join(f'{s:.2f}' for s in r.epoch_seconds)} s"
                              f"{f' (warm-up {warm} s)' if warm else ''}{stalled}")
                 lines += [f"    {note}" for note in r.notes]
@@ -548,7 +584,8 @@ class BenchResult:
             out += ["## Memory", "", *[f"- {line.strip()}" for line in memory], ""]
         out += ["## Epoch times", "", f"A stall is an epoch slower than {self.config.stall_factor:g}x the run's "
                 "fastest.", "", "```", *self._epoch_lines(), "```", "",
-                "## Variants", "", *[f"- `{k}`: {v}" for k, v in VARIANTS.items()], "",
+                "## Variants", "", *[f"- `{k}`: {v}" for k, v in VARIANTS.items()],
+                "- `<variant>@<backend>`: a (g) variant under KERAS_BACKEND=<backend>", "",
                 "![images/s by workers](throughput.png)", ""]
         return "\n".join(out)
 
@@ -1096,6 +1133,8 @@ _FIT_SETUPS: dict[str, tuple[str, int, bool, str, str]] = {
     "g-tfdata": ("scale", 1, True, "subsample", "model.fit(ds, steps_per_epoch=len(seq))"),
     "g-uint8": ("uint8", 1, True, "subsample", "preprocess='uint8', Rescaling(1/255) in the model, "
                                                "model.fit(ds, steps_per_epoch=len(seq))"),
+    "g-u8": ("uint8", 1, False, "subsample",
+             "model.fit(seq): Keras defaults, preprocess='uint8', Rescaling(1/255) in the model"),
     "g-proc": ("scale", 1, True, "subsample", "model.fit(ds, steps_per_epoch=len(seq)), the loader's processes"),
     "g-conv": ("uint8", 1, True, "conv", "as g-uint8, with a stride-4 convolution over the full image as the "
                                          "first layer"),
@@ -1106,6 +1145,8 @@ def _run_fit(ctx: _Context, mode: str) -> tuple[list[float], int, list[str]]:
     import keras
 
     preprocess, workers, through_tf_data, stem, what = _FIT_SETUPS[mode]
+    if through_tf_data and importlib.util.find_spec("tensorflow") is None:
+        raise NotApplicable("n/a: goes through tf.data; TensorFlow is not installed")
     seq = _sequence(ctx, preprocess=preprocess, workers=workers, processes=ctx.workers if mode == "g-proc" else 0)
     model = _tiny_model(ctx.config.image_size, seq.encoder.output_shape, uint8=preprocess == "uint8", stem=stem)
 
@@ -1135,6 +1176,7 @@ def _run_fit(ctx: _Context, mode: str) -> tuple[list[float], int, list[str]]:
         model.fit(data, epochs=epochs, steps_per_epoch=len(seq), verbose=0, callbacks=[timer], shuffle=False)
     else:
         model.fit(seq, epochs=epochs, verbose=0, callbacks=[timer])
+    what = f"KERAS_BACKEND={keras.backend.backend()}; {what}"
     return timer.seconds, len(ctx.samples), [f"{what}; threads={ctx.workers}; the model's training step alone: "
                                              f"{step_ms:.0f} ms per batch (train_on_batch, same batch)"]
 
@@ -1158,12 +1200,15 @@ _RUNNERS: dict[str, Callable[[_Context], tuple[list[float], int, list[str]]]] = 
 
 
 def _import_frameworks(variant: str) -> None:
-    """Import what the variant's run imports (Keras, TensorFlow), as the module did at import time once."""
+    """Import what the variant's run imports (Keras and its backend), as the module did at import time once."""
+    variant = split_variant(variant)[0]
     if variant == "a":
         return
-    if variant.startswith("b") or variant in _FIT_VARIANTS or variant == "f":
+    import keras
+
+    if variant.startswith("b") or variant == "f" or (variant in _FIT_VARIANTS and
+                                                      keras.backend.backend() == "tensorflow"):
         import tensorflow  # noqa: F401 - loaded for its memory, before the measurement starts
-    import keras  # noqa: F401
 
 
 def measure_variant(variant: str, workers: int, samples: list[Sample], config: BenchConfig,
@@ -1182,7 +1227,7 @@ def measure_variant(variant: str, workers: int, samples: list[Sample], config: B
     _import_frameworks(variant)  # before the set-up's RSS, so that "+ over set-up" is what the loading holds
     result.base_rss_mb = _rss_mb("VmRSS")
     try:
-        seconds, images, notes = _RUNNERS[variant](ctx)
+        seconds, images, notes = _RUNNERS[split_variant(variant)[0]](ctx)
     except NotApplicable as exc:
         result.error = str(exc) if str(exc).startswith("n/a") else f"n/a: {exc}"
         return result
@@ -1228,12 +1273,30 @@ def _child_main(spec_path: str, out_path: str) -> int:
     return 0
 
 
+def backend_python(backend: str | None, pythons: dict[str, str] | None = None) -> str:
+    """The interpreter that runs a variant under ``backend``.
+
+    ``pythons[backend]`` if given, else the checkout's ``.venv-<backend>/bin/python`` (``make
+    test-backends`` makes ``.venv-jax`` and ``.venv-torch``) when it exists, else this interpreter.
+    """
+    if backend is None:
+        return sys.executable
+    if pythons and backend in pythons:
+        return pythons[backend]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    candidate = os.path.join(root, f".venv-{backend}", "bin", "python")
+    return candidate if os.access(candidate, os.X_OK) else sys.executable
+
+
 def _run_isolated(variant: str, workers: int, dataset: DatasetSpec, config: BenchConfig,
                   tfrecord_pattern: str | None) -> VariantResult:
     cpus = _usable_cpus()
     pinned = cpus[:workers] if config.pin_cores else []
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    backend = split_variant(variant)[1]
     env = dict(os.environ)
+    if backend is not None:
+        env["KERAS_BACKEND"] = backend
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
@@ -1242,7 +1305,8 @@ def _run_isolated(variant: str, workers: int, dataset: DatasetSpec, config: Benc
         with open(spec_path, "w", encoding="utf-8") as f:
             json.dump({"variant": variant, "workers": workers, "config": dataclasses.asdict(config),
                        "dataset": dataclasses.asdict(dataset), "tfrecord_pattern": tfrecord_pattern}, f)
-        command = [sys.executable, "-c", _CHILD_CODE, spec_path, out_path, ",".join(map(str, pinned))]
+        command = [backend_python(backend, config.pythons), "-c", _CHILD_CODE, spec_path, out_path,
+                   ",".join(map(str, pinned))]
         try:
             proc = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   timeout=config.timeout, check=False)
@@ -1407,14 +1471,15 @@ def plot_results(result: BenchResult, path: str) -> None:
     styles = {"a": "-", "b": "--", "c": ":", "g": "-."}
     order = list(VARIANTS)
     for variant in result.config.variants:
-        k = order.index(variant)  # the same colour for a variant in every plot
+        base, backend = split_variant(variant)
+        k = order.index(base) + len(order) * (BACKENDS.index(backend) if backend else 0)  # a variant's colour
         runs = [r for w in result.config.workers if (r := result.get(variant, w)) is not None and r.ok]
         if not runs:
             continue
         xs = [r.workers for r in runs]
         ys = [r.median for r in runs]
         err = [[r.median - r.low for r in runs], [r.high - r.median for r in runs]]
-        ax.errorbar(xs, ys, yerr=err, marker=markers[k % len(markers)], capsize=3, label=VARIANTS[variant],
+        ax.errorbar(xs, ys, yerr=err, marker=markers[k % len(markers)], capsize=3, label=variant_text(variant),
                     color=palette[k % len(palette)],
                     linestyle=styles.get(variant[0], "-"), linewidth=2.5 if variant in ("a", "d") else 1.5)
     ax.set_xticks(list(result.config.workers))

@@ -14,8 +14,8 @@ import logging
 import os
 import sys
 
-from ..benchmark import DEFAULT_VARIANTS, VARIANTS, BenchConfig, BenchResult, DatasetSpec, plot_results, run_benchmark
-from ..benchmark import write_results
+from ..benchmark import BACKENDS, DEFAULT_VARIANTS, VARIANTS, BenchConfig, BenchResult, DatasetSpec, plot_results
+from ..benchmark import run_benchmark, write_results
 
 __all__ = ["HELP", "add_arguments", "add_options", "config_from_args", "report", "run"]
 
@@ -42,6 +42,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grid-size", type=int, default=7, help="grid of the targets (default: 7)")
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                         help=f"comma-separated variants to run (default: all): {', '.join(VARIANTS)}")
+    parser.add_argument("--backends", nargs="+", default=[], choices=BACKENDS, metavar="BACKEND",
+                        help="also run the chosen model.fit variants that need no tf.data (g, g-workers, g-u8) under "
+                             "these Keras backends (e.g. --backends jax torch), each in .venv-<backend>/bin/python "
+                             "when the checkout has it (make test-backends), else in this interpreter")
+    parser.add_argument("--python", action="append", default=[], metavar="BACKEND=PATH",
+                        help="the interpreter for a backend of --backends (repeatable)")
     parser.add_argument("--memory-factor", type=int, default=10,
                         help="memory check: peak RSS of (d) on this many times the images; 0 skips it (default: 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of subsets, shuffling, augmentation (default: 0)")
@@ -68,10 +74,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_options(parser)
 
 
+def _with_backends(variants: list[str], backends: list[str]) -> tuple[str, ...]:
+    """The variants, each (g) variant without tf.data followed by its runs under ``backends``."""
+    out = []
+    for variant in variants:
+        out.append(variant)
+        if variant in ("g", "g-workers", "g-u8"):
+            out += [f"{variant}@{b}" for b in backends if b != "tensorflow"]
+    return tuple(dict.fromkeys(out))
+
+
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
     """A :class:`BenchConfig` from parsed :func:`add_options` arguments."""
+    pythons = {}
+    for item in getattr(args, "python", []):
+        backend, sep, path = item.partition("=")
+        if not sep or backend not in BACKENDS:
+            raise ValueError(f"--python takes BACKEND=PATH with BACKEND one of {', '.join(BACKENDS)}, got {item!r}")
+        pythons[backend] = path
     options = dict(
-        variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
+        variants=_with_backends([v.strip() for v in args.variants.split(",") if v.strip()],
+                                getattr(args, "backends", [])),
+        pythons=pythons,
         workers=tuple(args.workers), epochs=args.epochs, warmup=args.warmup, batch_size=args.batch_size,
         image_size=tuple(args.image_size), grid_size=args.grid_size, memory_factor=args.memory_factor,
         isolate=not args.in_process, pin_cores=not args.no_pin, timeout=args.timeout, seed=args.seed,
