@@ -32,7 +32,8 @@ from .geometry import box_areas, clip_boxes, scale_boxes
 from .records import VALID_REGION, Sample
 from .resize import place_label_map
 
-__all__ = ["Transform", "affine_matrix", "check_flip_index", "keep_unlabelled", "visible_boxes"]
+__all__ = ["Transform", "affine_matrix", "check_flip_index", "clip_boxes_to", "keep_unlabelled", "visible_boxes",
+           "visible_boxes_in"]
 
 
 def affine_matrix(size: tuple[int, int], flip: bool = False, scale: float = 1.0, angle: float = 0.0,
@@ -112,6 +113,42 @@ def visible_boxes(before: np.ndarray, moved: np.ndarray, size: tuple[int, int],
     return clipped, keep
 
 
+def clip_boxes_to(boxes: np.ndarray, region: Sequence[float]) -> np.ndarray:
+    """(N, 4) XYXY float32 boxes clipped to ``region`` (x0, y0, x1, y1), a rectangle of the same frame.
+
+    Example:
+        >>> clip_boxes_to(np.array([[0, 0, 20, 10]], np.float32), (5, 2, 15, 30)).tolist()
+        [[5.0, 2.0, 15.0, 10.0]]
+    """
+    x0, y0, x1, y1 = (float(v) for v in region)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    low = np.array([x0, y0, x0, y0], np.float32)
+    high = np.array([x1, y1, x1, y1], np.float32)
+    return np.minimum(np.maximum(boxes, low), high)
+
+
+def visible_boxes_in(moved: np.ndarray, region: Sequence[float], min_visibility: float,
+                     min_size: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(clipped boxes, keep): ``moved`` clipped to ``region``, and which stay visible enough to keep.
+
+    A box is kept when at least ``min_visibility`` of its area lies inside ``region`` (XYXY in
+    the boxes' frame: what is left of an image tile after a crop) and what lies inside is more
+    than ``min_size`` pixels wide and high. The caller counts the others as cut away.
+
+    Example:
+        >>> boxes = np.array([[0, 0, 10, 10], [8, 0, 28, 10]], np.float32)
+        >>> clipped, keep = visible_boxes_in(boxes, (0, 0, 10, 10), 0.25)
+        >>> clipped.tolist(), keep.tolist()
+        ([[0.0, 0.0, 10.0, 10.0], [8.0, 0.0, 10.0, 10.0]], [True, False])
+    """
+    clipped = clip_boxes_to(moved, region)
+    area, kept_area = box_areas(moved), box_areas(clipped)
+    wh = clipped[:, 2:] - clipped[:, :2]
+    keep = ((kept_area > 0) & (kept_area >= min_visibility * np.maximum(area, 1e-12))
+            & (wh[:, 0] > min_size) & (wh[:, 1] > min_size))
+    return clipped, keep
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Transform:
     """A map ``[x', y'] = M @ [x, y, 1]`` of the continuous pixel plane onto an output image of ``size``.
@@ -163,6 +200,40 @@ class Transform:
     def affine(cls, matrix: np.ndarray, size: tuple[int, int]) -> Transform:
         """Any 2x3 forward map (e.g. :func:`affine_matrix`) onto an image of ``size``."""
         return cls(matrix, size, "affine")
+
+    @classmethod
+    def about_centre(cls, source_size: tuple[int, int], size: tuple[int, int], scale: float = 1.0,
+                     angle: float = 0.0, centre: tuple[float, float] | None = None) -> Transform:
+        """The source's centre put at ``centre`` (x, y) of an output of ``size``, scaled and turned about it.
+
+        ``source_size`` and ``size`` are (H, W); ``centre`` defaults to the output's centre; the
+        angle is in degrees, counter-clockwise on screen as in :func:`affine_matrix`. With a
+        source twice the output and ``scale=1`` it crops the source's middle (a mosaic canvas).
+
+        Example:
+            >>> t = Transform.about_centre((20, 40), (10, 20), centre=(10.0, 5.0))
+            >>> t.boxes(np.array([[10, 5, 30, 15]], np.float32)).tolist()
+            [[0.0, 0.0, 20.0, 10.0]]
+        """
+        theta = math.radians(angle)
+        cos, sin = math.cos(theta) * scale, math.sin(theta) * scale
+        rot = np.array([[cos, sin], [-sin, cos]])
+        source_centre = np.array([source_size[1] / 2.0, source_size[0] / 2.0])
+        target = np.array([size[1] / 2.0, size[0] / 2.0] if centre is None else centre, np.float64)
+        return cls(np.concatenate([rot, (target - rot @ source_centre)[:, None]], axis=1), size, "affine")
+
+    def then(self, other: Transform) -> Transform:
+        """This map followed by ``other``: one transform onto ``other.size`` (a placement if both are).
+
+        Example:
+            >>> shift = Transform.placement((1.0, 1.0), (0.0, 10.0), (20, 40))
+            >>> shift.then(Transform.hflip((20, 40))).boxes(np.array([[0, 0, 5, 5]], np.float32)).tolist()
+            [[25.0, 0.0, 30.0, 5.0]]
+        """
+        a, b = self.matrix, other.matrix
+        matrix = np.concatenate([b[:, :2] @ a[:, :2], (b[:, :2] @ a[:, 2] + b[:, 2])[:, None]], axis=1)
+        kind = "placement" if self.kind == other.kind == "placement" else "affine"
+        return Transform(matrix, other.size, kind)
 
     @property
     def mirrors(self) -> bool:
