@@ -17,6 +17,7 @@ _os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from .augment import AlbumentationsAugmenter, Augmenter, FunctionAugmenter, detection_preset  # noqa: E402
 from .native_augment import NativeAugmenter  # noqa: E402
+from .mosaic import MultiImageAugmenter, YoloAugmenter  # noqa: E402
 from .encoders import (  # noqa: E402
     COCO_PERSON_FLIP_INDEX,
     COCO_PERSON_KEYPOINTS,
@@ -145,11 +146,13 @@ __all__ = [
     "LoadReport",
     "LoadReportCallback",
     "LocalStorage",
+    "MultiImageAugmenter",
     "FsspecStorage",
     "ReadReport",
     "Sample",
     "SampleError",
     "WorkerError",
+    "YoloAugmenter",
     "SampleList",
     "SeqloadersError",
     "Storage",

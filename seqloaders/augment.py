@@ -222,20 +222,33 @@ def _native(strength: str) -> Augmenter:
     return NativeAugmenter.preset(strength)
 
 
+def _yolo() -> Any:
+    from .mosaic import YoloAugmenter
+
+    return YoloAugmenter()
+
+
 #: preset name → a factory of its Augmenter. "detection" runs in numpy/OpenCV
 #: (:class:`~seqloaders.NativeAugmenter`, the fast default); the "albumentations-" names run the
-#: same operations through :func:`detection_preset`.
+#: same operations through :func:`detection_preset`; "yolo" is :class:`~seqloaders.YoloAugmenter`
+#: (mosaic, affine, HSV, flip over each batch's images).
 PRESETS = {
     "detection": lambda: _native("standard"),
     "detection-light": lambda: _native("light"),
     "albumentations-detection": lambda: AlbumentationsAugmenter(detection_preset("standard")),
     "albumentations-detection-light": lambda: AlbumentationsAugmenter(detection_preset("light")),
+    "yolo": _yolo,
 }
 
 
-def as_augmenter(augment: Any) -> Augmenter | None:
-    """None, an :class:`Augmenter`, an albumentations pipeline, a preset name or a function → Augmenter."""
-    if augment is None or isinstance(augment, Augmenter):
+def as_augmenter(augment: Any) -> Any:
+    """None, an :class:`Augmenter`, an albumentations pipeline, a preset name or a function → Augmenter.
+
+    A :class:`~seqloaders.MultiImageAugmenter` (and the "yolo" preset, one) is returned as it is.
+    """
+    from .mosaic import MultiImageAugmenter
+
+    if augment is None or isinstance(augment, (Augmenter, MultiImageAugmenter)):
         return augment
     if isinstance(augment, str):
         if augment not in PRESETS:

@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="PNG",
                         help=f"the PNG to write (default: {DEFAULT_OUT} in the current folder)")
     parser.add_argument("--encoder", choices=ENCODERS, default="grid", help="the target encoder (default: grid)")
-    parser.add_argument("--augment", choices=("detection", "none"), default="detection",
-                        help="augmentation preset (default: detection)")
+    parser.add_argument("--augment", choices=("detection", "yolo", "none"), default="detection",
+                        help="augmentation preset (default: detection; yolo: mosaic batches)")
     parser.add_argument("--image-size", type=positive_int, nargs=2, default=[224, 224], metavar=("H", "W"),
                         help="model input size (default: 224 224)")
     parser.add_argument("--batch", type=non_negative_int, default=0, metavar="N",

@@ -6,10 +6,12 @@ One batch, in one pass:
 2. ``_load_positions`` reads, decodes, resizes and augments the batch's samples into one array
    (:func:`~seqloaders.load_sample` per sample, on the loader's threads), replacing a failed
    sample by the next one of the epoch under ``on_error="skip"``/``"warn"``;
-3. ``_finish`` applies a callable ``preprocess`` and encodes the targets;
-4. ``batch`` hands it out and files its counters (``report()``).
+3. with a :class:`~seqloaders.MultiImageAugmenter` (``augment="yolo"``), ``_mix`` makes each
+   output image from several of the batch's loaded ones (mosaic, MixUp), on the same threads;
+4. ``_finish`` applies a callable ``preprocess`` and encodes the targets;
+5. ``batch`` hands it out and files its counters (``report()``).
 
-Steps 1-3 run wherever the batch is built: the caller's thread, the read-ahead thread, or a
+Steps 1-4 run wherever the batch is built: the caller's thread, the read-ahead thread, or a
 worker process (:mod:`seqloaders.loader.processes`), which is why the result cannot depend on
 where they run.
 """
@@ -36,6 +38,7 @@ from ..augment import as_augmenter
 from ..encoders.base import TargetEncoder
 from ..errors import SampleError, WorkerError, leave_loader
 from ..imageio import DEFAULT_MAX_PIXELS
+from ..mosaic import MultiImageAugmenter
 from ..pipeline import LoadOptions, load_sample
 from ..records import Sample
 from ..storage.files import stop_retries_when
@@ -47,6 +50,7 @@ __all__ = ["Loader", "Built"]
 
 ON_ERROR = ("raise", "warn", "skip")
 MAX_REPLACEMENTS = 16  # consecutive failed samples tried at one position before the batch fails
+_MIX_STREAM = MAX_REPLACEMENTS  # last seed word of a multi-image augmenter's generators (attempts stay below it)
 
 
 @dataclasses.dataclass
@@ -166,7 +170,11 @@ class Loader:
         image_size: (H, W) of the model input.
         encoder: a :class:`~seqloaders.TargetEncoder`, or a dict of them (``y`` is then a dict).
         augment: None, an :class:`~seqloaders.Augmenter`, an albumentations ``Compose``, a
-            function with albumentations' calling convention, or a preset name ("detection").
+            function with albumentations' calling convention, a preset name ("detection",
+            "yolo"), or a :class:`~seqloaders.MultiImageAugmenter` (e.g.
+            :class:`~seqloaders.YoloAugmenter`: mosaic, MixUp), which mixes each batch's images
+            after they are loaded; its ``at_epoch`` schedule (mosaic off for the last epochs) is
+            a pure function of the epoch, so it resumes with the rest.
         resize: "stretch" or "letterbox" (keeps the aspect ratio, pads with ``pad_value``).
         pad_value: letterbox fill.
         preprocess: "scale" (float32 in [0, 1]), None (float32 in [0, 255]), "uint8", or a
@@ -377,6 +385,8 @@ class Loader:
             except concurrent.futures.CancelledError:  # dropped from the window meanwhile: build it here
                 pass
         if self.processes:
+            if self._mixer(epoch) is not None:  # the mixing needs the whole batch: one worker builds it
+                return wait_for(self._processes().submit(epoch, index, urgent=True))
             return self._processes().build_split(self, epoch, index)
         return self._build(epoch, index)
 
@@ -468,8 +478,83 @@ class Loader:
     def _build(self, epoch: int, index: int, out: np.ndarray | None = None) -> Built:
         """(x, y, counters) of a batch: a pure function of (seed, epoch, index); pixels into ``out`` if given."""
         self._check_index(index)
-        loaded = self._load_positions(epoch, self.positions(index), out=out)
+        mixer = self._mixer(epoch)
+        if mixer is None:
+            loaded = self._load_positions(epoch, self.positions(index), out=out)
+        else:
+            positions = self.positions(index)
+            loaded = self._mix(mixer, epoch, positions, self._load_positions(epoch, positions, uint8=True), out=out)
         return self._finish(epoch, index, loaded)
+
+    def _mixer(self, epoch: int) -> MultiImageAugmenter | None:
+        """The multi-image augmenter of ``epoch``, or None (each output is one loaded image)."""
+        return self.augment.at_epoch(epoch) if isinstance(self.augment, MultiImageAugmenter) else None
+
+    def _sample_augmenter(self, epoch: int) -> Any:
+        """The augmenter each image gets while it is loaded: ``augment``, or a multi-image augmenter's ``before``."""
+        if not isinstance(self.augment, MultiImageAugmenter):
+            return self.augment
+        mixer = self.augment.at_epoch(epoch)
+        return as_augmenter((mixer or self.augment).before)
+
+    def _mix(self, mixer: MultiImageAugmenter, epoch: int, positions: Sequence[int], loaded: _Loaded, *,
+             uint8: bool = False, out: np.ndarray | None = None) -> _Loaded:
+        """The outputs of a multi-image augmenter from a batch's loaded uint8 images, on the loader's threads.
+
+        Output k draws from ``default_rng([seed, epoch, shard, position of k, _MIX_STREAM])``.
+        """
+        scale = None if uint8 else self._scale()
+        images = np.empty(*self._pixels_layout(len(positions), uint8)) if out is None else out
+        expected = (*self.image_size, 3)
+        results: list = [None] * len(positions)
+
+        def one(k: int) -> None:
+            rng = np.random.default_rng([self.seed, epoch, self.shard[0], positions[k], _MIX_STREAM])
+            image, sample, stats = mixer(k, loaded.images, loaded.samples, rng)
+            if image.shape != expected or image.dtype != np.uint8:
+                raise ValueError(f"{mixer!r} returned an image of {image.shape} {image.dtype} for output {k}; "
+                                 f"expected {expected} uint8")
+            if scale is None:
+                images[k] = image
+            else:
+                np.multiply(image, scale, out=images[k])
+            results[k] = (sample, stats)
+
+        self._each(len(positions), one)
+        stats = dict(loaded.stats)
+        for _, sample_stats in results:
+            for key, value in sample_stats.items():
+                stats[key] = stats.get(key, 0) + value
+        return _Loaded(images, [sample for sample, _ in results], stats, loaded.skips)
+
+    def _each(self, count: int, fn: Callable[[int], None]) -> None:
+        """``fn(k)`` for k in range(count): this thread and the loader's threads take the next k; first error raised."""
+        threads = min(self.threads, count)
+        if threads <= 1:
+            for k in range(count):
+                fn(k)
+            return
+        errors: dict[int, BaseException] = {}
+        order = iter(range(count))  # next() on it is atomic under the GIL
+
+        def drain() -> None:
+            for k in order:
+                try:
+                    fn(k)
+                except Exception as exc:  # noqa: BLE001 - raised below, the first k's first
+                    errors[k] = exc
+
+        rt = self._rt
+        with rt.lock:
+            if rt.images is None:
+                rt.images = DaemonPool(self.threads, "seqloaders")
+            pool = rt.images
+        helpers = [pool.submit(drain) for _ in range(threads - 1)]
+        drain()
+        for task in helpers:
+            task.result()
+        if errors:
+            raise errors[min(errors)]
 
     def _finish(self, epoch: int, index: int, loaded: _Loaded) -> Built:
         """Preprocess (a callable) and encode the loaded samples of a whole batch."""
@@ -494,6 +579,7 @@ class Loader:
         ``out``: the array to fill (a worker process's shared-memory slot), as :meth:`_pixels_layout` says.
         """
         perm = self.permutation(epoch)
+        augment = self._sample_augmenter(epoch)
         scale = None if uint8 else self._scale()
         images = np.empty(*self._pixels_layout(len(positions), uint8)) if out is None else out
         threads = self.threads if threads is None else threads
@@ -507,7 +593,7 @@ class Loader:
             def drain() -> None:
                 for k in order:
                     try:
-                        results[k] = self._load_position(perm, positions[k], epoch, images[k], scale)
+                        results[k] = self._load_position(perm, positions[k], epoch, images[k], scale, augment)
                     except Exception as exc:  # noqa: BLE001 - raised below, the first position's first
                         errors[k] = exc
 
@@ -524,7 +610,7 @@ class Loader:
                 raise errors[min(errors)]
         else:
             for k, pos in enumerate(positions):
-                results[k] = self._load_position(perm, pos, epoch, images[k], scale)
+                results[k] = self._load_position(perm, pos, epoch, images[k], scale, augment)
         stats: dict[str, int] = {}
         samples, skips = [], []
         for sample, sample_stats, sample_skips in results:
@@ -534,7 +620,8 @@ class Loader:
                 stats[key] = stats.get(key, 0) + value
         return _Loaded(images, samples, stats, skips)
 
-    def _load_position(self, perm: np.ndarray, pos: int, epoch: int, out: np.ndarray, scale: np.float32 | None):
+    def _load_position(self, perm: np.ndarray, pos: int, epoch: int, out: np.ndarray, scale: np.float32 | None,
+                       augment: Any):
         """(sample, stats, skips) of one position; a failed sample is replaced by the next one of the epoch."""
         target = out
         if scale is not None:  # load into this thread's uint8 buffer, then convert straight into the batch
@@ -547,10 +634,9 @@ class Loader:
         last_exc = None
         for attempt in range(min(MAX_REPLACEMENTS, n)):
             sample = self.samples[int(perm[(pos + attempt) % n])]
-            rng = None if self.augment is None else np.random.default_rng([self.seed, epoch, self.shard[0], pos,
-                                                                           attempt])
+            rng = None if augment is None else np.random.default_rng([self.seed, epoch, self.shard[0], pos, attempt])
             try:
-                _, loaded, stats = load_sample(sample, self.storage, self.options, self.augment, rng, out=out)
+                _, loaded, stats = load_sample(sample, self.storage, self.options, augment, rng, out=out)
             except Exception as exc:  # noqa: BLE001 - every failure is reported, never swallowed
                 batch = pos // self.batch_size
                 if self.on_error == "raise":
@@ -598,7 +684,11 @@ class Loader:
             (B, H, W, 3) uint8 RGB images and B samples whose boxes are XYXY pixels of them.
         """
         self._check_index(index)
-        loaded = self._load_positions(epoch, self.positions(index), uint8=True)
+        positions = self.positions(index)
+        loaded = self._load_positions(epoch, positions, uint8=True)
+        mixer = self._mixer(epoch)
+        if mixer is not None:
+            loaded = self._mix(mixer, epoch, positions, loaded, uint8=True)
         return loaded.images, loaded.samples
 
     def report(self, epoch: int | None = None) -> LoadReport:
