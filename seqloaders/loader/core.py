@@ -44,7 +44,7 @@ from ..records import Sample
 from ..storage.files import stop_retries_when
 from ..storage.remote import default_storage
 from .report import LoadCounters, LoadReport, Tally
-from .threads import DaemonPool, release_waiters, wait_for
+from .threads import DaemonPool, exiting, in_call, release_waiters, wait_for
 
 __all__ = ["Loader", "Built"]
 
@@ -366,8 +366,11 @@ class Loader:
             WorkerError: a worker process died while building it.
         """
         self._check_index(index)
+        if exiting():  # at exit no batch is started: the caller may be a thread finalization must not run under
+            raise RuntimeError("the interpreter is exiting; the loader hands out no more batches")
         try:
-            built = self._take(epoch, index)
+            with in_call():
+                built = self._take(epoch, index)
         except (SampleError, WorkerError) as exc:
             # raised again from here, without the loader's frames (see errors.py); its cause stays
             raise leave_loader(exc)
@@ -396,6 +399,8 @@ class Loader:
         Batches built ahead earlier and not in ``indices`` are dropped, so at most
         ``len(indices)`` batches are held.
         """
+        if exiting():  # nothing new is started at exit (batch() says so)
+            return
         rt = self._rt
         wanted = [(epoch, i) for i in indices if 0 <= i < len(self)]
         with rt.lock:
@@ -428,6 +433,8 @@ class Loader:
         self.prefetch_batches(epoch, ())
 
     def _submit_ahead(self, epoch: int, index: int):
+        if exiting():
+            raise RuntimeError("the interpreter is exiting; the loader builds nothing more")
         if self.processes:
             return self._processes().submit(epoch, index)
         rt = self._rt

@@ -8,13 +8,14 @@ daemons: at exit they simply stop.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["DaemonPool", "wait_for", "release_waiters"]
+__all__ = ["DaemonPool", "exiting", "in_call", "release_waiters", "wait_for"]
 
 _exiting = threading.Event()
 _waiters = 0
@@ -43,15 +44,46 @@ def wait_for(future: concurrent.futures.Future) -> Any:
             _waiters -= 1
 
 
-def release_waiters(timeout: float = 2.0) -> None:
-    """At exit: make every :func:`wait_for` give up, and wait (up to ``timeout``) until none is left."""
+def exiting() -> bool:
+    """Whether :func:`release_waiters` has run: the interpreter is exiting, no new batch is started."""
+    return _exiting.is_set()
+
+
+@contextlib.contextmanager
+def in_call() -> Iterator[None]:
+    """Count the calling thread as inside the loader (a batch being taken), for :func:`release_waiters`.
+
+    A thread that builds a batch itself (``threads=1``, or a tf.data thread calling a Sequence) is
+    in Python for the whole batch, not only while it waits; finalization must not start under it.
+    """
+    global _waiters
+    with _waiters_lock:
+        _waiters += 1
+    try:
+        yield
+    finally:
+        with _waiters_lock:
+            _waiters -= 1
+
+
+def release_waiters(timeout: float = 2.0, grace: float = 0.2) -> None:
+    """At exit: make every :func:`wait_for` give up, and wait (up to ``timeout``) until no thread is inside.
+
+    Once one was, wait ``grace`` more, with the GIL free, for it to get out of Python: the
+    thread that called the loader (TensorFlow's, for ``model.fit``) still has a little Python to
+    run after the loader raises, and the main thread must not finalize the interpreter under it.
+    """
     _exiting.set()
     deadline = time.monotonic() + timeout
+    was_busy = False
     while time.monotonic() < deadline:
         with _waiters_lock:
             if _waiters == 0:
-                return
+                break
+        was_busy = True
         time.sleep(0.01)
+    if was_busy:
+        time.sleep(grace)
 
 
 class DaemonPool:
