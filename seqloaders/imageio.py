@@ -1,9 +1,19 @@
-"""Encoded bytes → (H, W, 3) uint8 RGB. The only module that calls OpenCV's decoder.
+"""Encoded bytes → (H, W, 3) uint8 RGB. The only module that calls an image decoder.
 
 Decoding is the most expensive step of a loader, so it happens once per image, and, for JPEG,
 at the smallest DCT scale (1/2, 1/4, 1/8) that still leaves at least the pixels the output needs.
 A cheap header probe gives the size and EXIF orientation before decoding, so oversized images
 (decompression bombs) are refused without allocating them.
+
+JPEGs are decoded by libjpeg-turbo through simplejpeg (:data:`JPEG_DECODER` says which decoder is
+in use), every other format by OpenCV. OpenCV is also the fallback: for the JPEGs simplejpeg
+refuses (a kind it does not decode, or any libjpeg warning such as corrupt data, which its strict
+mode turns into an error) and wherever simplejpeg is not installed, so what is decoded, refused and
+reported is what OpenCV alone gave. The two give the same pixels, CMYK and grey included: OpenCV's
+wheels build libjpeg-turbo too, with the same accurate integer DCT and upsampling
+(tests/test_decoders.py holds them equal on the broken-image matrix and the EXIF samples, at every
+scale). On 1024-px photos simplejpeg is about 1.1x faster in full and ties at 1/2 to 1/8
+(benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -17,7 +27,23 @@ import numpy as np
 
 from .errors import ImageError
 
-__all__ = ["decode_image", "decode_mask", "probe_image", "ImageInfo", "choose_reduction", "DEFAULT_MAX_PIXELS"]
+try:
+    import simplejpeg as _simplejpeg
+except ImportError:  # a platform without its wheel: OpenCV decodes JPEGs too, a little slower
+    _simplejpeg = None
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "JPEG_DECODER",
+    "ImageInfo",
+    "choose_reduction",
+    "decode_image",
+    "decode_mask",
+    "probe_image",
+]
+
+#: The decoder :func:`decode_image` tries first for JPEG: "simplejpeg" (libjpeg-turbo) or "opencv".
+JPEG_DECODER = "opencv" if _simplejpeg is None else "simplejpeg"
 
 #: Images declaring more pixels than this are refused before decoding (override per call).
 DEFAULT_MAX_PIXELS = 1 << 28  # 268 M pixels, ~800 MB as RGB
@@ -212,6 +238,10 @@ def decode_image(
             raise ImageError("truncated JPEG: no end-of-image marker after the image data", path)
         if info.format == "png":
             _check_png_chunks(data, path)
+    if info is not None and info.format == "jpeg" and _simplejpeg is not None:
+        image = _decode_turbo(data, reduce, info)
+        if image is not None:
+            return image
     flags = cv2.IMREAD_COLOR_RGB
     if reduce > 1 and info is not None and info.format == "jpeg":
         flags |= _REDUCED[reduce]
@@ -225,6 +255,39 @@ def decode_image(
         raise ImageError(f"cannot decode {kind}: corrupt or unsupported image format", path)
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    return image
+
+
+#: EXIF orientation -> how OpenCV turns the stored image upright (its ExifTransform), step by step.
+_ORIENT = {
+    2: (lambda a: cv2.flip(a, 1),),
+    3: (lambda a: cv2.rotate(a, cv2.ROTATE_180),),
+    4: (lambda a: cv2.flip(a, 0),),
+    5: (cv2.transpose,),
+    6: (lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),),
+    7: (cv2.transpose, lambda a: cv2.flip(a, -1)),
+    8: (lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),),
+}
+
+
+def _decode_turbo(data: bytes, reduce: int, info: ImageInfo) -> np.ndarray | None:
+    """A JPEG through simplejpeg at 1/``reduce`` scale, oriented upright; None to leave it to OpenCV.
+
+    libjpeg-turbo scales by M/8 (M = 1..16): asking for at least ceil(size / reduce) pixels, the
+    fewest that keep it, gives exactly 1/reduce, the size OpenCV's IMREAD_REDUCED_* gives.
+    """
+    height, width = -(-info.height // reduce), -(-info.width // reduce)
+    try:
+        if reduce == 1:
+            image = _simplejpeg.decode_jpeg(data, "rgb")
+        else:
+            image = _simplejpeg.decode_jpeg(data, "rgb", min_height=height, min_width=width)
+    except (ValueError, RuntimeError):  # corrupt data, a kind it does not decode: OpenCV decides, as before
+        return None
+    if image.shape != (height, width, 3):  # a header the probe read otherwise than libjpeg did
+        return None
+    for step in _ORIENT.get(info.orientation, ()):
+        image = step(image)
     return image
 
 
