@@ -8,9 +8,9 @@ core for every variant (TensorFlow's and OpenCV's internal thread pools included
 Variants (keys in parentheses):
 
 - (a) ``a``: the ceiling. Read the file, decode it at the smallest JPEG DCT scale that keeps the
-  output's pixels (``cv2.IMREAD_REDUCED_COLOR_2/4/8``, the library's rule, computed up front),
-  bilinear resize to the output, on a thread pool of ``workers`` threads. Nothing else: no
-  targets, no float conversion.
+  output's pixels (the library's rule, computed up front) with the library's decoder
+  (``decode_image``: simplejpeg for JPEG, OpenCV otherwise), bilinear resize to the output, on a
+  thread pool of ``workers`` threads. Nothing else: no targets, no float conversion.
 - (b) ``b1``, ``b-same``: tf.data's best pipeline for the same work: ``read_file → decode_jpeg →
   resize → batch → prefetch`` with AUTOTUNE on a private pool of ``workers`` threads, decoding
   in full (``ratio=1``) or at each file's scale by the library's rule (``tf.switch_case`` over
@@ -784,7 +784,8 @@ def _run_ceiling(ctx: _Context) -> tuple[list[float], int, list[str]]:
     h, w = ctx.config.image_size
     paths = [s.image for s in ctx.samples]
     by_file = _decode_scales(paths, (h, w))  # the decode scale is an oracle computed up front
-    flags = {path: cv2.IMREAD_COLOR_RGB | _REDUCED_FLAGS[reduce] for path, reduce in by_file.items()}
+    # the loader's own decoder (simplejpeg for JPEG), so the ratios to (a) stay honest
+    from . import imageio
     scales: dict[int, int] = {}
     for reduce in by_file.values():
         scales[reduce] = scales.get(reduce, 0) + 1
@@ -793,7 +794,7 @@ def _run_ceiling(ctx: _Context) -> tuple[list[float], int, list[str]]:
     def load(path: str) -> np.ndarray:
         with open(path, "rb") as f:
             data = f.read()
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags[path])
+        image = imageio.decode_image(data, reduce=by_file[path], path=path, max_pixels=None)
         return cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
 
     with concurrent.futures.ThreadPoolExecutor(ctx.workers, thread_name_prefix="ceiling") as pool:
@@ -805,7 +806,7 @@ def _run_ceiling(ctx: _Context) -> tuple[list[float], int, list[str]]:
         seconds, images = _time_epochs(epoch, ctx.config.warmup + ctx.config.epochs)
     total = sum(scales.values())
     note = "decode scale: " + ", ".join(f"1/{k} for {n / total:.0%}" for k, n in sorted(scales.items()))
-    return seconds, images, [note + " of the files; bilinear resize"]
+    return seconds, images, [note + f" of the files, JPEG decoder {imageio.JPEG_DECODER}; bilinear resize"]
 
 
 def _decode_scales(paths: Sequence[str], image_size: tuple[int, int]) -> dict[str, int]:
