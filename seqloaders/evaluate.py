@@ -28,14 +28,13 @@ The matching follows COCO's rules (the ``bbox`` evaluation with area range "all"
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from .encoders.base import target_of
+from .encoders.base import Decoded, target_of
 from .imageio import choose_reduction, decode_image, probe_image
 from .records import Sample
 from .resize import letterbox_geometry, target_content_size
@@ -623,18 +622,15 @@ def _decode_one(encoder: Any, target: Any, image_size: tuple[int, int], threshol
     """One image's output → (boxes (K, 4), scores (K,), labels (K,)) in model-input pixels."""
     if decode is not None:
         result = decode(target, image_size)
-    else:
-        method = getattr(encoder, "decode", None)
-        if method is None:
+    else:  # the TargetEncoder protocol: one signature, a Decoded back
+        if not hasattr(encoder, "decode"):
             raise TypeError(f"{type(encoder).__name__} has no decode(); pass decode=a function (target, image_size) "
                             f"-> (boxes, scores, labels)")
-        params = inspect.signature(method).parameters
-        kwargs: dict[str, Any] = {}
-        if "image_size" in params:
-            kwargs["image_size"] = image_size
-        if "threshold" in params:
-            kwargs["threshold"] = threshold
-        result = method(target, **kwargs)
+        result = encoder.decode(target, image_size, threshold=threshold)
+    if isinstance(result, Decoded):
+        k = len(result.boxes)
+        scores = result.scores if result.scores is not None and np.shape(result.scores) == (k,) else np.ones(k)
+        return result.boxes.astype(np.float64), np.asarray(scores, np.float64), result.labels
     parts = list(result) if isinstance(result, (tuple, list)) else [result]
     boxes = np.asarray(parts[0], np.float64)
     if boxes.size == 0:

@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .encoders.base import target_of
+from .encoders.base import Decoded, target_of
 
 __all__ = [
     "draw_samples",
@@ -87,102 +87,46 @@ class _Targets:
 
 def _decode_target(out: _Targets, encoder: Any, target: Any, image_size: tuple[int, int], threshold: float,
                    class_names: Sequence[str]) -> None:
-    """Decode one image's target with ``encoder`` into ``out``."""
-    from .encoders import (
-        AnchorGridEncoder,
-        ClassificationEncoder,
-        GridEncoder,
-        HeatmapEncoder,
-        InstanceMaskEncoder,
-        KeypointEncoder,
-        PaddedBoxEncoder,
-        SemanticMaskEncoder,
-    )
+    """Decode one image's target through the encoder's ``decode`` (the TargetEncoder protocol) into ``out``.
 
-    h, w = image_size
-    if isinstance(encoder, GridEncoder):
-        boxes, _, labels = encoder.decode(target, image_size, threshold=threshold)
-        out.boxes.append((boxes, labels))
-        rows, cols = encoder.grid_size
-        obj = np.asarray(target)[..., encoder.channels.index("obj")]
-        for r, c in np.argwhere(obj >= threshold):
-            out.cells.append((c * w / cols, r * h / rows, (c + 1) * w / cols, (r + 1) * h / rows))
-        out.grids.append((rows, cols))
-    elif isinstance(encoder, AnchorGridEncoder):
-        boxes, _, labels = encoder.decode(target, threshold=threshold)
-        out.boxes.append((boxes, labels))
-        grids = [target[n] for n in encoder.names] if isinstance(target, Mapping) else list(target)
-        obj = encoder.channels.index("obj")
-        for grid, stride in zip(grids, encoder.strides):
-            occupied = (np.asarray(grid)[..., obj] >= threshold).any(axis=-1)
-            for r, c in np.argwhere(occupied):
-                out.cells.append((c * stride, r * stride, min((c + 1) * stride, w), min((r + 1) * stride, h)))
-    elif isinstance(encoder, PaddedBoxEncoder):
-        out.boxes.append(encoder.decode(target, image_size))
-    elif isinstance(encoder, InstanceMaskEncoder):
-        boxes, masks, labels = encoder.decode(target)
-        out.masks.append((masks, labels))
-        out.boxes.append((boxes, labels))
-    elif isinstance(encoder, SemanticMaskEncoder):
-        out.label_maps.append((np.asarray(target), encoder.background, encoder.ignore_index, encoder.label_offset))
-    elif isinstance(encoder, HeatmapEncoder):
-        heatmaps = np.asarray(target, np.float32)
-        out.heatmaps.append(heatmaps.max(axis=-1))
-        out.keypoints.append(_heatmap_peaks(heatmaps, image_size, threshold))
-    elif isinstance(encoder, KeypointEncoder):
-        out.keypoints.append((encoder.decode(target, image_size), True))
-    elif isinstance(encoder, ClassificationEncoder):
-        label = encoder.decode(target)
-        out.texts.append(class_names[label] if 0 <= label < len(class_names) else f"class {label}")
-    else:
-        _decode_other(out, encoder, target, image_size)
-
-
-def _decode_other(out: _Targets, encoder: Any, target: Any, image_size: tuple[int, int]) -> None:
-    """An encoder of another kind: draw what its ``decode`` gives when that is boxes."""
-    decode = getattr(encoder, "decode", None)
-    decoded = None
-    if decode is not None:
-        try:
-            decoded = decode(target, image_size)
-        except TypeError:
-            try:
-                decoded = decode(target)
-            except TypeError:
-                decoded = None
-    first = decoded[0] if isinstance(decoded, tuple) and decoded else decoded
-    if isinstance(first, np.ndarray) and first.ndim == 2 and first.shape[1] == 4:
-        labels = decoded[-1] if isinstance(decoded, tuple) and len(decoded) > 1 else np.zeros(len(first), np.int64)
-        labels = np.asarray(labels).reshape(-1)
-        if labels.shape != (len(first),):
-            labels = np.zeros(len(first), np.int64)
-        out.boxes.append((first, labels.astype(np.int64)))
-    else:
-        out.texts.append(f"{type(encoder).__name__}: not drawn")
-
-
-def _heatmap_peaks(heatmaps: np.ndarray, image_size: tuple[int, int], threshold: float) -> tuple[np.ndarray, bool]:
-    """Local maxima of each keypoint channel → keypoints at the peak cells' centres.
-
-    One peak per channel is one object (drawn with its skeleton); otherwise every peak is drawn
-    as a point of its own (grouping peaks into objects is the model's job, not the preview's).
+    Any encoder draws, a user's own too: boxes, masks, keypoints, a class map or an image label,
+    whichever its :class:`~seqloaders.encoders.Decoded` holds. An encoder may also offer
+    ``preview_layers(target, image_size, threshold) -> dict`` for what only it knows how to show
+    ("cells" it assigned, its "grid", a "heatmap", "keypoints" as (array, skeleton?)).
     """
-    hh, ww, num_k = heatmaps.shape
-    h, w = image_size
-    points = []
-    for k in range(num_k):
-        channel = np.ascontiguousarray(heatmaps[..., k])
-        peak = (channel >= threshold) & (channel == cv2.dilate(channel, np.ones((3, 3), np.uint8)))
-        points.append(np.argwhere(peak))
-    if all(len(p) <= 1 for p in points):
-        kp = np.zeros((1, num_k, 3), np.float32)
-        for k, p in enumerate(points):
-            if len(p):
-                r, c = p[0]
-                kp[0, k] = ((c + 0.5) * w / ww, (r + 0.5) * h / hh, 2)
-        return kp, True
-    flat = [((c + 0.5) * w / ww, (r + 0.5) * h / hh, 2) for p in points for r, c in p]
-    return np.array(flat, np.float32).reshape(-1, 1, 3), False
+    try:
+        decoded = encoder.decode(target, image_size, threshold=threshold)
+    except NotImplementedError:
+        out.texts.append(f"{type(encoder).__name__}: not drawn (it has no decode)")
+        return
+    if not isinstance(decoded, Decoded):
+        out.texts.append(f"{type(encoder).__name__}: not drawn (decode returned {type(decoded).__name__}, "
+                         "not seqloaders.encoders.Decoded)")
+        return
+    layers = {}
+    if hasattr(encoder, "preview_layers"):
+        layers = encoder.preview_layers(target, image_size, threshold)
+    if decoded.masks is not None:
+        out.masks.append((decoded.masks, decoded.labels))
+    drawn = decoded.masks is not None or decoded.keypoints is not None or decoded.class_map is not None \
+        or decoded.label is not None
+    if len(decoded.boxes) or not drawn:
+        out.boxes.append((decoded.boxes, decoded.labels))
+    out.cells.extend(layers.get("cells", ()))
+    if "grid" in layers:
+        out.grids.append(layers["grid"])
+    if decoded.class_map is not None:
+        out.label_maps.append((decoded.class_map, getattr(encoder, "background", 0),
+                               getattr(encoder, "ignore_index", None), getattr(encoder, "label_offset", 0)))
+    if "heatmap" in layers:
+        out.heatmaps.append(layers["heatmap"])
+    if "keypoints" in layers:
+        out.keypoints.append(layers["keypoints"])
+    elif decoded.keypoints is not None:
+        out.keypoints.append((decoded.keypoints, True))
+    if decoded.label is not None:
+        label = decoded.label
+        out.texts.append(class_names[label] if 0 <= label < len(class_names) else f"class {label}")
 
 
 # ------------------------------------------------------------------------------------ drawing

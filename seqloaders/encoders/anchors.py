@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import EncodingError
 from ..records import Sample
-from .base import TargetEncoder
+from .base import Decoded, TargetEncoder, check_image_size
 from .boxbatch import COLLISIONS, collision_order, flatten_boxes
 
 __all__ = ["AnchorGridEncoder", "encode_anchor_grids", "decode_anchor_grids", "YOLOV3_ANCHORS", "YOLOV3_STRIDES"]
@@ -315,19 +315,36 @@ class AnchorGridEncoder(TargetEncoder):
         return encode_anchor_grids([boxes], [labels], self.image_size, self.anchors_per_scale, self.strides,
                                    self.num_classes, self.coding, self.channels, self.collision)[1]
 
-    def decode(self, grids, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One image's grids (tuple, list or dict, as encoded) → ``(boxes, scores, labels)``.
+    def decode(self, grids, image_size: tuple[int, int] | None = None, *, threshold: float = 0.5) -> Decoded:
+        """One image's grids (tuple, list or dict, as encoded) → boxes, scores and labels.
 
-        Returns:
-            ``boxes`` (K, 4) float32 XYXY pixels of the model input, ``scores`` (K,) float32,
-            ``labels`` (K,) int64.
+        ``boxes`` (K, 4) float32 XYXY pixels of the model input, ``scores`` (K,) float32,
+        ``labels`` (K,) int64; unpacks as ``(boxes, scores, labels)``. ``image_size`` is the
+        encoder's own (None, or the same).
         """
+        if image_size is not None and tuple(check_image_size(image_size, self)) != tuple(self.image_size):
+            raise ValueError(f"this encoder's grids are for {tuple(self.image_size)}, not {tuple(image_size)}")
+        boxes, scores, labels = decode_anchor_grids(self._grids_of(grids), self.image_size, self.anchors_per_scale,
+                                                    self.strides, threshold, self.coding, self.channels)
+        return Decoded(boxes=boxes, labels=labels, scores=scores, legacy=(boxes, scores, labels))
+
+    def _grids_of(self, grids) -> list:
         if isinstance(grids, dict):
             if self.names is None:
                 raise ValueError("this encoder has no names; pass the grids as a tuple in the order of strides")
-            grids = [grids[n] for n in self.names]
-        return decode_anchor_grids(grids, self.image_size, self.anchors_per_scale, self.strides, threshold,
-                                   self.coding, self.channels)
+            return [grids[n] for n in self.names]
+        return list(grids)
+
+    def preview_layers(self, grids, image_size: tuple[int, int], threshold: float = 0.5) -> dict:
+        """What ``seqloaders preview`` draws besides the decoded boxes: the cells with an object, per stride."""
+        h, w = image_size
+        obj = self.channels.index("obj")
+        cells = []
+        for grid, stride in zip(self._grids_of(grids), self.strides):
+            occupied = (np.asarray(grid)[..., obj] >= threshold).any(axis=-1)
+            cells += [(c * stride, r * stride, min((c + 1) * stride, w), min((r + 1) * stride, h))
+                      for r, c in np.argwhere(occupied)]
+        return {"cells": cells}
 
     def __repr__(self) -> str:
         anchors = [[(int(aw) if aw.is_integer() else aw, int(ah) if ah.is_integer() else ah) for aw, ah in a]

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import EncodingError
 from ..records import Sample
-from .base import TargetEncoder
+from .base import Decoded, TargetEncoder
 
 __all__ = ["ClassificationEncoder", "encode_labels", "sample_label"]
 
@@ -122,10 +122,16 @@ class ClassificationEncoder(TargetEncoder):
         labels = [sample_label(s, self.key, self.from_boxes) for s in samples]
         return encode_labels(labels, self.num_classes, self.one_hot)
 
-    def decode(self, target: np.ndarray) -> int:
-        """One image's target (one-hot or scores (C,), or an id) → the class id."""
+    def decode(self, target: np.ndarray, image_size: tuple[int, int] | None = None, *,
+               threshold: float = 0.5) -> Decoded:
+        """One image's target (one-hot or scores (C,), or an id) → ``Decoded(label=class id)``.
+
+        A model's scores give their best class, with its score in ``scores``.
+        """
         target = np.asarray(target)
-        return int(np.argmax(target)) if target.ndim == 1 else int(target)
+        label = int(np.argmax(target)) if target.ndim == 1 else int(target)
+        scores = np.asarray([target[label]], np.float32) if target.ndim == 1 else None
+        return Decoded(label=label, scores=scores, legacy=(label,))
 
     def __repr__(self) -> str:
         return (f"ClassificationEncoder(num_classes={self.num_classes}, one_hot={self.one_hot}, key={self.key!r}, "

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..records import Sample
-from .base import TargetEncoder
+from .base import Decoded, TargetEncoder, check_image_size
 from .boxbatch import COLLISIONS, collision_order, flatten_boxes
 
 __all__ = ["GridEncoder", "encode_grid", "decode_grid"]
@@ -192,9 +192,24 @@ class GridEncoder(TargetEncoder):
         """How many of these boxes a grid cannot hold (shared cells, zero size)."""
         return encode_grid([boxes], [labels], image_size, **self._options())[1]
 
-    def decode(self, grid: np.ndarray, image_size: tuple[int, int], threshold: float = 0.5):
-        """Grid → ``(boxes, scores, labels)``; boxes are (M, 4) float32 XYXY pixels."""
-        return decode_grid(grid, image_size, threshold, self.channels, self.cell_point)
+    def decode(self, grid: np.ndarray, image_size: tuple[int, int] | None = None, *,
+               threshold: float = 0.5) -> Decoded:
+        """One image's grid → boxes (M, 4) float32 XYXY pixels, their objectness as scores, and labels.
+
+        Unpacks as ``(boxes, scores, labels)``.
+        """
+        boxes, scores, labels = decode_grid(grid, check_image_size(image_size, self), threshold, self.channels,
+                                            self.cell_point)
+        return Decoded(boxes=boxes, labels=labels, scores=scores, legacy=(boxes, scores, labels))
+
+    def preview_layers(self, grid: np.ndarray, image_size: tuple[int, int], threshold: float = 0.5) -> dict:
+        """What ``seqloaders preview`` draws besides the decoded boxes: the grid and its occupied cells."""
+        h, w = image_size
+        rows, cols = self.grid_size
+        obj = np.asarray(grid)[..., self.channels.index("obj")]
+        cells = [(c * w / cols, r * h / rows, (c + 1) * w / cols, (r + 1) * h / rows)
+                 for r, c in np.argwhere(obj >= threshold)]
+        return {"cells": cells, "grid": (rows, cols)}
 
     def __repr__(self) -> str:
         return (f"GridEncoder(grid_size={self.grid_size}, num_classes={self.num_classes}, channels={self.channels}, "

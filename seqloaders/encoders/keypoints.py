@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 from ..errors import EncodingError
 from ..native_augment import HorizontalFlipAugmenter  # re-exported: it was defined here
 from ..records import Sample
 from ..transform import Transform, check_flip_index
-from .base import TargetEncoder
+from .base import Decoded, TargetEncoder, check_image_size
 from .padded import _select_slots
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "HorizontalFlipAugmenter",
     "encode_heatmaps",
     "decode_heatmaps",
+    "heatmap_peaks",
     "encode_keypoints",
     "flip_keypoints",
     "COCO_PERSON_KEYPOINTS",
@@ -203,6 +205,30 @@ def decode_heatmaps(
     return out.astype(np.float32), scores.astype(np.float32)
 
 
+def heatmap_peaks(heatmaps: np.ndarray, image_size: tuple[int, int], threshold: float) -> tuple[np.ndarray, bool]:
+    """Local maxima of each keypoint channel → keypoints at the peak cells' centres.
+
+    One peak per channel is one object (drawn with its skeleton); otherwise every peak is drawn
+    as a point of its own (grouping peaks into objects is the model's job, not the preview's).
+    """
+    hh, ww, num_k = heatmaps.shape
+    h, w = image_size
+    points = []
+    for k in range(num_k):
+        channel = np.ascontiguousarray(heatmaps[..., k])
+        peak = (channel >= threshold) & (channel == cv2.dilate(channel, np.ones((3, 3), np.uint8)))
+        points.append(np.argwhere(peak))
+    if all(len(p) <= 1 for p in points):
+        kp = np.zeros((1, num_k, 3), np.float32)
+        for k, p in enumerate(points):
+            if len(p):
+                r, c = p[0]
+                kp[0, k] = ((c + 0.5) * w / ww, (r + 0.5) * h / hh, 2)
+        return kp, True
+    flat = [((c + 0.5) * w / ww, (r + 0.5) * h / hh, 2) for p in points for r, c in p]
+    return np.array(flat, np.float32).reshape(-1, 1, 3), False
+
+
 class HeatmapEncoder(TargetEncoder):
     """Per-keypoint Gaussian heatmaps (CenterNet style): (Hh, Wh, K) float32.
 
@@ -300,9 +326,19 @@ class HeatmapEncoder(TargetEncoder):
             stats["keypoints_not_encoded"] = stats.get("keypoints_not_encoded", 0) + outside
         return heatmaps
 
-    def decode(self, heatmaps: np.ndarray, image_size: tuple[int, int], threshold: float = 0.5):
-        """(Hh, Wh, K) heatmaps of one single-object image → ``(keypoints (K, 3), scores (K,))``."""
-        return decode_heatmaps(heatmaps, image_size, threshold)
+    def decode(self, heatmaps: np.ndarray, image_size: tuple[int, int] | None = None, *,
+               threshold: float = 0.5) -> Decoded:
+        """(Hh, Wh, K) heatmaps of one single-object image → one keypoint set (1, K, 3) and the K peak scores.
+
+        Unpacks as ``(keypoints (K, 3), scores (K,))``.
+        """
+        keypoints, scores = decode_heatmaps(heatmaps, check_image_size(image_size or self.image_size, self), threshold)
+        return Decoded(keypoints=keypoints[None], scores=scores, legacy=(keypoints, scores))
+
+    def preview_layers(self, heatmaps: np.ndarray, image_size: tuple[int, int], threshold: float = 0.5) -> dict:
+        """What ``seqloaders preview`` draws: the heatmaps' maximum, and every local peak (a model's may hold several)."""
+        heatmaps = np.asarray(heatmaps, np.float32)
+        return {"heatmap": heatmaps.max(axis=-1), "keypoints": heatmap_peaks(heatmaps, image_size, threshold)}
 
     def __repr__(self) -> str:
         size = f"heatmap_size={self.heatmap_size}" if self.heatmap_size else f"output_stride={self.output_stride}"
@@ -408,8 +444,16 @@ class KeypointEncoder(TargetEncoder):
             stats["boxes_not_encoded"] = stats.get("boxes_not_encoded", 0) + dropped
         return out
 
-    def decode(self, target: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
-        """One image's (M, K, 3) target → (N, K, 3) float32 keypoints in pixels, padding rows removed."""
+    def decode(self, target: np.ndarray, image_size: tuple[int, int] | None = None, *,
+               threshold: float = 0.5) -> Decoded:
+        """One image's (M, K, 3) target → ``keypoints`` (N, K, 3) float32 in pixels, padding rows removed.
+
+        Unpacks as ``(keypoints,)``.
+        """
+        kp = self._decode(target, check_image_size(image_size, self) if self.relative else image_size)
+        return Decoded(keypoints=kp, legacy=(kp,))
+
+    def _decode(self, target: np.ndarray, image_size: tuple[int, int] | None) -> np.ndarray:
         target = np.asarray(target, np.float32)
         real = ~np.all(target == np.float32(self.pad_value), axis=(1, 2))
         kp = target[real].copy()

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import EncodingError
 from ..records import VALID_REGION, Sample
 from ..resize import letterbox_geometry, place_label_map
-from .base import TargetEncoder
+from .base import Decoded, TargetEncoder
 from .padded import OVERFLOWS, _select_slots
 
 __all__ = [
@@ -264,6 +264,16 @@ class SemanticMaskEncoder(TargetEncoder):
             out[i] = self.encode_sample(sample, image_size)
         return out
 
+    def decode(self, target: np.ndarray, image_size: tuple[int, int] | None = None, *,
+               threshold: float = 0.5) -> Decoded:
+        """One image's (H, W) class map → ``Decoded(class_map=...)``; scores (H, W, C) give their argmax.
+
+        Unpacks as ``(class_map,)``.
+        """
+        target = np.asarray(target)
+        class_map = np.argmax(target, axis=-1).astype(np.int32) if target.ndim == 3 else target.astype(np.int32)
+        return Decoded(class_map=class_map, legacy=(class_map,))
+
     def __repr__(self) -> str:
         extra = f", image_size={self.image_size}" if self.image_size else ""
         if self.label_offset:
@@ -416,16 +426,19 @@ class InstanceMaskEncoder(TargetEncoder):
             stats["boxes_not_encoded"] = stats.get("boxes_not_encoded", 0) + dropped
         return {"masks": masks, "valid": valid, "classes": classes}
 
-    def decode(self, target: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One image's target → ``(boxes, masks, labels)`` of the valid rows.
+    def decode(self, target: dict[str, np.ndarray], image_size: tuple[int, int] | None = None, *,
+               threshold: float = 0.5) -> Decoded:
+        """One image's target → the valid rows' boxes, masks and labels.
 
-        Returns:
-            ``boxes`` (K, 4) float32 XYXY pixels derived from the masks (x_max is the last
-            column + 1), ``masks`` (K, H, W) bool and ``labels`` (K,) int64.
+        ``boxes`` (K, 4) float32 XYXY pixels derived from the masks (x_max is the last column + 1),
+        ``masks`` (K, H, W) bool (a model's mask probabilities count from ``threshold``) and
+        ``labels`` (K,) int64; unpacks as ``(boxes, masks, labels)``. ``image_size`` is the masks' own.
         """
-        valid = np.asarray(target["valid"]).astype(bool)
-        masks = np.asarray(target["masks"])[valid] != 0
-        return masks_to_boxes(masks), masks, np.asarray(target["classes"])[valid].astype(np.int64)
+        valid = np.asarray(target["valid"]) >= threshold
+        raw = np.asarray(target["masks"])[valid]
+        masks = raw >= threshold if np.issubdtype(raw.dtype, np.floating) else raw != 0
+        boxes, labels = masks_to_boxes(masks), np.asarray(target["classes"])[valid].astype(np.int64)
+        return Decoded(boxes=boxes, labels=labels, masks=masks, legacy=(boxes, masks, labels))
 
     def __repr__(self) -> str:
         size = f", image_size={self.image_size}" if self.image_size else ""

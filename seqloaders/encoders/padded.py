@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import EncodingError
 from ..geometry import convert_boxes
 from ..records import BoxFormat, Sample
-from .base import TargetEncoder
+from .base import Decoded, TargetEncoder, check_image_size
 
 __all__ = ["PaddedBoxEncoder", "encode_padded_boxes", "decode_padded_boxes"]
 
@@ -248,14 +248,16 @@ class PaddedBoxEncoder(TargetEncoder):
             stats["boxes_not_encoded"] = stats.get("boxes_not_encoded", 0) + dropped
         return {self.boxes_key: boxes, self.classes_key: classes}
 
-    def decode(self, target: dict[str, np.ndarray], image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """One image's ``{boxes_key: (M, 4), classes_key: (M,)}`` → ``(boxes, labels)``.
+    def decode(self, target: dict[str, np.ndarray], image_size: tuple[int, int] | None = None, *,
+               threshold: float = 0.5) -> Decoded:
+        """One image's ``{boxes_key: (M, 4), classes_key: (M,)}`` → the rows that are not padding.
 
-        Returns:
-            ``boxes`` (K, 4) float32 XYXY pixels of an image of size ``image_size`` and ``labels``
-            (K,) int64, the rows that are not padding.
+        ``boxes`` (K, 4) float32 XYXY pixels of an image of size ``image_size`` and ``labels``
+        (K,) int64; unpacks as ``(boxes, labels)``.
         """
-        return decode_padded_boxes(target[self.boxes_key], target[self.classes_key], image_size, self.box_format)
+        boxes, labels = decode_padded_boxes(target[self.boxes_key], target[self.classes_key],
+                                            check_image_size(image_size, self), self.box_format)
+        return Decoded(boxes=boxes, labels=labels, legacy=(boxes, labels))
 
     def __repr__(self) -> str:
         keys = "" if (self.boxes_key, self.classes_key) == ("boxes", "classes") else \

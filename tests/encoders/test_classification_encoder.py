@@ -24,7 +24,7 @@ def test_one_hot_and_integer_batches():
     y = sparse.encode_batch(samples, (8, 8))
     assert y.dtype == np.int32 and y.tolist() == [2, 0, 3]
     assert sparse.encode_sample(samples[0], (8, 8)).shape == ()
-    assert enc.decode(enc.encode_sample(samples[2], (8, 8))) == 3 and sparse.decode(np.int32(1)) == 1
+    assert enc.decode(enc.encode_sample(samples[2], (8, 8))).label == 3 and sparse.decode(np.int32(1)).label == 1
     assert "num_classes=4" in repr(enc) and "float32" in repr(enc)
 
 

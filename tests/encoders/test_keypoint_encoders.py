@@ -126,7 +126,7 @@ def test_keypoint_encoder_padding_overflow_relative():
     y = rel.encode_sample(make(kp[:1]), (10, 20))
     np.testing.assert_allclose(y[0], [[1 / 20, 2 / 10, 2], [3 / 20, 4 / 10, 0]], rtol=1e-6)
     np.testing.assert_array_equal(y[1:], -1)
-    np.testing.assert_allclose(rel.decode(y, (10, 20)), kp[:1], rtol=1e-6)
+    np.testing.assert_allclose(rel.decode(y, (10, 20)).keypoints, kp[:1], rtol=1e-6)
     assert "max_objects=3" in repr(rel)
 
 
