@@ -4,6 +4,7 @@ from .anchors import YOLOV3_ANCHORS, YOLOV3_STRIDES, AnchorGridEncoder, decode_a
 from .base import TargetEncoder
 from .classification import ClassificationEncoder, encode_labels, sample_label
 from .grid import GridEncoder, decode_grid, encode_grid
+from .kerashub import KERAS_HUB_DETECTORS, RepeatPaddedBoxEncoder, keras_hub_targets
 from .keypoints import (
     COCO_PERSON_FLIP_INDEX,
     COCO_PERSON_KEYPOINTS,
@@ -33,6 +34,9 @@ __all__ = [
     "PaddedBoxEncoder",
     "encode_padded_boxes",
     "decode_padded_boxes",
+    "RepeatPaddedBoxEncoder",
+    "keras_hub_targets",
+    "KERAS_HUB_DETECTORS",
     "AnchorGridEncoder",
     "encode_anchor_grids",
     "decode_anchor_grids",
