@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..records import Sample
-from .padded import PaddedBoxEncoder, decode_padded_boxes
+from .padded import PaddedBoxEncoder
 
 __all__ = ["KERAS_HUB_DETECTORS", "RepeatPaddedBoxEncoder", "keras_hub_targets"]
 
@@ -66,14 +66,13 @@ class RepeatPaddedBoxEncoder(PaddedBoxEncoder):
             boxes[i], classes[i] = boxes[i][source], classes[i][source]
         return boxes, classes, dropped
 
-    def decode(self, target: dict[str, np.ndarray], image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """One image's rows → ``(boxes, labels)``: XYXY pixels and int64 ids, repeats and padding left out."""
+    def decode(self, target: dict[str, np.ndarray], image_size: tuple[int, int] | None = None, **kwargs):
+        """One image's rows, repeats and padding left out, decoded as :meth:`PaddedBoxEncoder.decode` does."""
         boxes = np.asarray(target[self.boxes_key], np.float32).reshape(-1, 4)
         classes = np.asarray(target[self.classes_key], np.float32).reshape(-1)
-        rows = np.concatenate([boxes, classes[:, None]], axis=1)
-        _, first = np.unique(rows, axis=0, return_index=True)
+        _, first = np.unique(np.concatenate([boxes, classes[:, None]], axis=1), axis=0, return_index=True)
         keep = np.sort(first)
-        return decode_padded_boxes(boxes[keep], classes[keep], image_size, self.box_format)
+        return super().decode({self.boxes_key: boxes[keep], self.classes_key: classes[keep]}, image_size, **kwargs)
 
     def __repr__(self) -> str:
         return "Repeat" + super().__repr__()
