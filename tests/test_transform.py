@@ -1,85 +1,13 @@
 """The geometry kernel: every mover moves every target the way the pixels moved, with one rule for v = 0."""
 
-import albumentations as A
 import numpy as np
 import pytest
+from augment_conformance import check_targets_follow_pixels, scene
 
 import seqloaders as sl
-from seqloaders.augment import as_augmenter
-from seqloaders.encoders import HorizontalFlipAugmenter
 from seqloaders.geometry import scale_boxes
 from seqloaders.records import VALID_REGION
 from seqloaders.transform import Transform, affine_matrix, keep_unlabelled, visible_boxes
-
-COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
-
-
-def scene(h=60, w=80):
-    """Three saturated rectangles on grey, their boxes, masks, and a keypoint at each one's centre."""
-    image = np.full((h, w, 3), 128, np.uint8)
-    boxes = np.array([[6, 8, 26, 30], [40, 10, 70, 24], [20, 36, 44, 56]], np.float32)
-    masks = np.zeros((3, h, w), bool)
-    for k, (x1, y1, x2, y2) in enumerate(boxes.astype(int)):
-        image[y1:y2, x1:x2] = COLOURS[k]
-        masks[k, y1:y2, x1:x2] = True
-    centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, np.full(3, 2.0)], axis=1)
-    keypoints = np.stack([centres, np.zeros((3, 3), np.float32)], axis=1).astype(np.float32)  # 2nd: unlabelled
-    sample = sl.Sample("scene.png", boxes=boxes, labels=[0, 1, 2], keypoints=keypoints, masks=masks,
-                       attributes={"id": np.array([10, 11, 12])}, image_size=(h, w),
-                       meta={VALID_REGION: np.ones((h, w), bool)})
-    return image, sample
-
-
-def colour_pixels(image, k, tol=60):
-    return (np.abs(image.astype(int) - np.array(COLOURS[k])) < tol).all(axis=-1)
-
-
-def check_targets_follow_pixels(image, out):
-    """Each kept box encloses its colour, each mask is its colour, each labelled keypoint is on it."""
-    assert len(out.boxes) >= 1
-    for box, label, mask, kp in zip(out.boxes, out.labels, out.masks, out.keypoints, strict=True):
-        pixels = colour_pixels(image, int(label))
-        ys, xs = np.nonzero(pixels)
-        assert len(xs) > 20
-        x1, y1, x2, y2 = box
-        assert xs.min() >= x1 - 1.5 and xs.max() + 1 <= x2 + 1.5 and ys.min() >= y1 - 1.5 and ys.max() + 1 <= y2 + 1.5
-        inter = (mask & pixels).sum() / (mask | pixels).sum()
-        assert inter > 0.85, inter
-        x, y = kp[0, :2]
-        assert pixels[int(np.clip(y, 0, image.shape[0] - 1)), int(np.clip(x, 0, image.shape[1] - 1))]
-        np.testing.assert_array_equal(kp[1], [0, 0, 0])  # unlabelled: not moved
-    np.testing.assert_array_equal(out.attributes["id"] - 10, out.labels)  # attributes stay with their boxes
-
-
-MOVERS = {
-    "native-flip": sl.NativeAugmenter(flip=1.0, brightness_contrast=0, hue_saturation=0, affine=0,
-                                      min_visibility=0),
-    "native-affine": sl.NativeAugmenter(flip=0.5, brightness_contrast=0, hue_saturation=0, affine=1.0,
-                                        scale=(0.8, 1.1), rotate=(-8, 8), translate=(-0.05, 0.05), min_visibility=0,
-                                        fill=128),
-    "hflip": HorizontalFlipAugmenter(p=1.0),
-    "albumentations": as_augmenter(A.Compose(
-        [A.HorizontalFlip(p=1.0), A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), rotate=(-5, 5),
-                                           fill=128, p=1.0)],
-        bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"]),
-        keypoint_params=A.KeypointParams(format="xy", remove_invisible=False))),
-}
-
-
-@pytest.mark.parametrize("name", sorted(MOVERS))
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_every_mover_moves_targets_with_the_pixels(name, seed):
-    image, sample = scene()
-    moved_image, out = MOVERS[name](image, sample, np.random.default_rng(seed))
-    check_targets_follow_pixels(moved_image, out)
-    assert out.meta[VALID_REGION].shape == moved_image.shape[:2]
-
-
-def test_the_check_has_teeth():
-    image, sample = scene()
-    flipped, _ = HorizontalFlipAugmenter(p=1.0)(image, sample, np.random.default_rng(0))
-    with pytest.raises(AssertionError):
-        check_targets_follow_pixels(flipped, sample)  # targets left where they were
 
 
 def test_resize_placement_moves_targets_with_the_pixels(tmp_path):
