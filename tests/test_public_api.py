@@ -15,6 +15,21 @@ def test_all_lists_exactly_the_public_names():
         assert getattr(sl, name).__doc__, f"{name} has no docstring"
 
 
+def test_the_top_level_is_the_front_door():
+    """At most 50 names, sorted; every name the README uses as sl.X works; the rest stay reachable."""
+    import re
+
+    assert len(sl.__all__) <= 50 and sl.__all__ == sorted(sl.__all__)
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    for name in sorted(set(re.findall(r"\bsl\.([A-Za-z_][A-Za-z0-9_]*)", readme))):
+        assert hasattr(sl, name), f"README.md uses sl.{name}, which the top level does not have"
+    for name in ("encode_grid", "SampleSequence", "box_areas", "ToyDataset", "write_tfrecords_beam"):
+        assert getattr(sl, name) is not None and name not in dir(sl)  # compatible, but not listed
+    with __import__("pytest").raises(AttributeError, match="no attribute 'nope'"):
+        sl.nope  # noqa: B018
+
+
 def test_version():
     assert sl.__version__.count(".") == 2
 
