@@ -534,9 +534,13 @@ class Loader:
                 stats[key] = stats.get(key, 0) + value
         return _Loaded(images, [sample for sample, _ in results], stats, loaded.skips)
 
-    def _each(self, count: int, fn: Callable[[int], None]) -> None:
-        """``fn(k)`` for k in range(count): this thread and the loader's threads take the next k; first error raised."""
-        threads = min(self.threads, count)
+    def _each(self, count: int, fn: Callable[[int], None], threads: int | None = None) -> None:
+        """``fn(k)`` for k in range(count): this thread and the loader's threads take the next k; first error raised.
+
+        Each thread takes the next k until none is left: balanced like one task per k, without a
+        future and two thread hand-overs for each, and this thread works too.
+        """
+        threads = min(self.threads if threads is None else threads, count)
         if threads <= 1:
             for k in range(count):
                 fn(k)
@@ -589,35 +593,12 @@ class Loader:
         augment = self._sample_augmenter(epoch)
         scale = None if uint8 else self._scale()
         images = np.empty(*self._pixels_layout(len(positions), uint8)) if out is None else out
-        threads = self.threads if threads is None else threads
         results: list = [None] * len(positions)
-        if threads > 1 and len(positions) > 1:
-            # this thread and threads - 1 helpers each take the next image until none is left: balanced
-            # like one task per image, without a future and two thread hand-overs for every image
-            errors: dict[int, BaseException] = {}
-            order = iter(range(len(positions)))  # next() on it is atomic under the GIL
 
-            def drain() -> None:
-                for k in order:
-                    try:
-                        results[k] = self._load_position(perm, positions[k], epoch, images[k], scale, augment)
-                    except Exception as exc:  # noqa: BLE001 - raised below, the first position's first
-                        errors[k] = exc
+        def load(k: int) -> None:
+            results[k] = self._load_position(perm, positions[k], epoch, images[k], scale, augment)
 
-            rt = self._rt
-            with rt.lock:
-                if rt.images is None:
-                    rt.images = DaemonPool(self.threads, "seqloaders")
-                pool = rt.images
-            helpers = [pool.submit(drain) for _ in range(min(threads, len(positions)) - 1)]
-            drain()  # this thread takes images too: one thread hand-over fewer per batch
-            for task in helpers:
-                task.result()
-            if errors:
-                raise errors[min(errors)]
-        else:
-            for k, pos in enumerate(positions):
-                results[k] = self._load_position(perm, pos, epoch, images[k], scale, augment)
+        self._each(len(positions), load, threads)
         stats: dict[str, int] = {}
         samples, skips = [], []
         for sample, sample_stats, sample_skips in results:
