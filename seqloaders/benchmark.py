@@ -181,10 +181,6 @@ RATIOS: tuple[tuple[str, str, str, float | None, str], ...] = (
     ("(g')/(d)", "g-conv", "d", None, "inside model.fit, a model step that takes the CPU too"),
 )
 
-_REDUCED_FLAGS = {1: 0, 2: cv2.IMREAD_REDUCED_COLOR_2 & ~cv2.IMREAD_COLOR,
-                  4: cv2.IMREAD_REDUCED_COLOR_4 & ~cv2.IMREAD_COLOR, 8: cv2.IMREAD_REDUCED_COLOR_8 & ~cv2.IMREAD_COLOR}
-
-
 class NotApplicable(Exception):
     """A variant that cannot run on this dataset or installation (reported as n/a)."""
 

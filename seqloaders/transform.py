@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from .geometry import box_areas, clip_boxes, scale_boxes
+from .geometry import box_areas, scale_boxes
 from .records import VALID_REGION, Sample
 from .resize import place_label_map
 
@@ -107,10 +107,8 @@ def visible_boxes(before: np.ndarray, moved: np.ndarray, size: tuple[int, int],
     ``before`` are the boxes before the move, clipped to their image: one with no area there
     is not kept either.
     """
-    clipped = clip_boxes(moved, size)
-    area, kept_area = box_areas(moved), box_areas(clipped)
-    keep = (kept_area > 0) & (kept_area >= min_visibility * np.maximum(area, 1e-12)) & (box_areas(before) > 0)
-    return clipped, keep
+    clipped, keep = visible_boxes_in(moved, (0, 0, size[1], size[0]), min_visibility)
+    return clipped, keep & (box_areas(before) > 0)
 
 
 def clip_boxes_to(boxes: np.ndarray, region: Sequence[float]) -> np.ndarray:
