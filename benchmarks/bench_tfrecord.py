@@ -21,8 +21,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import seqloaders as sl  # noqa: E402
-from seqloaders.tfrecord import TFRecordSource, write_tfrecords  # noqa: E402
+import seqloaders as sl
+from seqloaders.tfrecord import TFRecordSource, write_tfrecords
 
 
 def drop_cache(paths: list[str]) -> None:

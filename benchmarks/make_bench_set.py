@@ -31,7 +31,7 @@ import sys
 import cv2
 import numpy as np
 
-__all__ = ["BenchSet", "make_bench_set", "load_photographs", "main"]
+__all__ = ["BenchSet", "load_photographs", "main", "make_bench_set"]
 
 log = logging.getLogger("make_bench_set")
 
@@ -100,14 +100,14 @@ def load_photographs() -> list[tuple[str, np.ndarray]]:
         for name in _SKIMAGE_COLOR + _SKIMAGE_GRAY:
             try:
                 image = getattr(skimage.data, name)()
-            except Exception as exc:  # noqa: BLE001 - a missing image only narrows the pool
+            except Exception as exc:
                 log.warning("skimage.data.%s is not available (%s); left out", name, exc)
                 continue
             photos.append((f"skimage:{name}", _as_rgb(image)))
         try:
             left, _, _ = skimage.data.stereo_motorcycle()
             photos.append(("skimage:motorcycle_left", _as_rgb(left)))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("skimage.data.stereo_motorcycle is not available (%s); left out", exc)
     if not photos:
         raise ImportError("no photographs to build the benchmark set from; install them with "

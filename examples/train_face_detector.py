@@ -26,12 +26,12 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cv2  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import keras
+import numpy as np
 
-import seqloaders as sl  # noqa: E402
-from seqloaders.preview import save_preview  # noqa: E402
+import seqloaders as sl
+from seqloaders.preview import save_preview
 
 MODELS = {"cnn": dict(image_size=(128, 128), grid_size=8), "mobilenet": dict(image_size=(224, 224), grid_size=7)}
 

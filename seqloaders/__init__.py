@@ -15,10 +15,10 @@ import os as _os
 
 _os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from .augment import AlbumentationsAugmenter, Augmenter, FunctionAugmenter, detection_preset  # noqa: E402
-from .native_augment import NativeAugmenter  # noqa: E402
-from .mosaic import MultiImageAugmenter, YoloAugmenter  # noqa: E402
-from .encoders import (  # noqa: E402
+from .augment import AlbumentationsAugmenter, Augmenter, FunctionAugmenter, detection_preset
+from .check import CheckReport, Finding, check_dataset
+from .classmap import ClassMap
+from .encoders import (
     COCO_PERSON_FLIP_INDEX,
     COCO_PERSON_KEYPOINTS,
     YOLOV3_ANCHORS,
@@ -38,38 +38,46 @@ from .encoders import (  # noqa: E402
     flip_keypoints,
     resize_label_map,
 )
-from .errors import AnnotationError, EncodingError, ImageError, RecordError, SampleError, SeqloadersError  # noqa: E402
-from .errors import WorkerError  # noqa: E402
-from .evaluate import DetectionReport, decode_predictions, evaluate_detections, predict_detections  # noqa: E402
-from .classmap import ClassMap  # noqa: E402
-from .formats import (  # noqa: E402
+from .errors import (
+    AnnotationError,
+    EncodingError,
+    ImageError,
+    RecordError,
+    SampleError,
+    SeqloadersError,
+    WorkerError,
+)
+from .evaluate import DetectionReport, decode_predictions, evaluate_detections, predict_detections
+from .formats import (
     VOC_CLASSES,
     WIDER_FACE_ATTRIBUTES,
+    available_formats,
     parse_coco,
     parse_voc_xml,
+    parse_wider_face,
+    read,
     read_class_folders,
     read_coco,
     read_csv,
     read_mask_folders,
     read_voc,
-    read_yolo,
-    available_formats,
-    parse_wider_face,
-    read,
     read_wider_face,
+    read_yolo,
     register_format,
 )
-from .geometry import box_areas, clip_boxes, convert_boxes  # noqa: E402
-from .imageio import decode_image, probe_image  # noqa: E402
-from .pipeline import LoadOptions, load_sample  # noqa: E402
-from .loader import Loader, LoadReport  # noqa: E402
-from .preview import COCO_PERSON_SKELETON, draw_samples, preview_sequence, render_batch  # noqa: E402
-from .check import CheckReport, Finding, check_dataset  # noqa: E402
-from .records import BoxFormat, ReadReport, Sample, SampleList  # noqa: E402
-from .resize import resize_image  # noqa: E402
-from .storage import FsspecStorage, LocalStorage, Storage  # noqa: E402
-from .summary import DatasetSummary, summarize  # noqa: E402
-from .tfrecord import (  # noqa: E402
+from .geometry import box_areas, clip_boxes, convert_boxes
+from .imageio import decode_image, probe_image
+from .loader import Loader, LoadReport
+from .masks import MaskFiles, SegmentationMasks, decode_masks
+from .mosaic import MultiImageAugmenter, YoloAugmenter
+from .native_augment import NativeAugmenter
+from .pipeline import LoadOptions, load_sample
+from .preview import COCO_PERSON_SKELETON, draw_samples, preview_sequence, render_batch
+from .records import BoxFormat, ReadReport, Sample, SampleList
+from .resize import resize_image
+from .storage import FsspecStorage, LocalStorage, Storage
+from .summary import DatasetSummary, summarize
+from .tfrecord import (
     PngMasks,
     TFRecordSource,
     TFRecordStorage,
@@ -79,9 +87,8 @@ from .tfrecord import (  # noqa: E402
     write_tfrecords,
     write_tfrecords_beam,
 )
-from .masks import MaskFiles, SegmentationMasks, decode_masks  # noqa: E402
-from .toy import ToyDataset, make_toy_dataset  # noqa: E402
-from .toyformats import ToyFormat, make_toy_formats  # noqa: E402
+from .toy import ToyDataset, make_toy_dataset
+from .toyformats import ToyFormat, make_toy_formats
 
 __version__ = "0.1.0"
 

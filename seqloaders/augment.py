@@ -17,12 +17,18 @@ import numpy as np
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import time
 
-from .geometry import clip_boxes, valid_box_mask  # noqa: E402
-from .records import VALID_REGION, Sample  # noqa: E402
-from .transform import keep_unlabelled  # noqa: E402
+from .geometry import clip_boxes, valid_box_mask
+from .records import VALID_REGION, Sample
+from .transform import keep_unlabelled
 
-__all__ = ["Augmenter", "AlbumentationsAugmenter", "FunctionAugmenter", "as_augmenter", "detection_preset",
-           "PRESETS"]
+__all__ = [
+    "PRESETS",
+    "AlbumentationsAugmenter",
+    "Augmenter",
+    "FunctionAugmenter",
+    "as_augmenter",
+    "detection_preset",
+]
 
 
 class Augmenter(abc.ABC):
@@ -98,7 +104,7 @@ class AlbumentationsAugmenter(Augmenter):
         pipe.set_random_seed(int(rng.integers(2**31 - 1)))
         boxes, keep = _prepare_boxes(image, sample)
         bboxes = np.concatenate([boxes[keep], keep[:, None].astype(np.float32)], axis=1)
-        fields = {name: sample.labels[keep] for name in self.label_fields}
+        fields = dict.fromkeys(self.label_fields, sample.labels[keep])
         if sample.keypoints is not None:
             if not self.has_keypoints:
                 raise ValueError("this sample has keypoints but the albumentations pipeline has no keypoint_params; "

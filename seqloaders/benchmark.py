@@ -93,21 +93,21 @@ if TYPE_CHECKING:  # Keras (and TensorFlow) load only inside the runs that use t
     import keras  # `seqloaders bench --help` stays fast
 
 __all__ = [
-    "VARIANTS",
     "DEFAULT_VARIANTS",
+    "VARIANTS",
     "BenchConfig",
-    "DatasetSpec",
-    "VariantResult",
-    "MemoryCheck",
     "BenchResult",
-    "run_benchmark",
-    "measure_variant",
-    "prepare_tfrecord_shards",
-    "tfrecord_available",
-    "machine_info",
-    "plot_results",
-    "write_results",
+    "DatasetSpec",
+    "MemoryCheck",
     "TutorialSequence",  # noqa: F822 - made on first access, by the module's __getattr__
+    "VariantResult",
+    "machine_info",
+    "measure_variant",
+    "plot_results",
+    "prepare_tfrecord_shards",
+    "run_benchmark",
+    "tfrecord_available",
+    "write_results",
 ]
 
 log = logging.getLogger(__name__)
@@ -1228,7 +1228,7 @@ def measure_variant(variant: str, workers: int, samples: list[Sample], config: B
     except NotApplicable as exc:
         result.error = str(exc) if str(exc).startswith("n/a") else f"n/a: {exc}"
         return result
-    except Exception as exc:  # noqa: BLE001 - reported in the table, the other variants still run
+    except Exception as exc:
         log.debug("variant %s failed", variant, exc_info=True)
         result.error = f"failed: {type(exc).__name__}: {exc}"
         return result
@@ -1260,7 +1260,7 @@ def _child_main(spec_path: str, out_path: str) -> int:
     dataset = DatasetSpec(**spec["dataset"])
     try:
         samples = dataset.load()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         result = VariantResult(spec["variant"], spec["workers"], error=f"failed to load the samples: {exc}")
     else:
         result = measure_variant(spec["variant"], spec["workers"], samples, config, spec.get("tfrecord_pattern"))
@@ -1393,7 +1393,7 @@ def run_benchmark(
                 pattern = prepare_tfrecord_shards(samples, os.path.join(workdir or tmp, "tfrecord"))
             except NotApplicable as exc:
                 tfrecord_error = str(exc)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 tfrecord_error = f"failed: writing the shards: {type(exc).__name__}: {exc}"
         pooled: dict[tuple[str, int], VariantResult] = {}
         for round_ in range(config.rounds):

@@ -456,7 +456,7 @@ def _open_image(image: str, group: list[Sample], indices: list[int], storage: An
     except OSError as exc:
         result.error = ("unreadable image", f"cannot read the file: {exc.strerror or exc}")
         return result
-    except Exception as exc:  # noqa: BLE001 - a storage's own error (e.g. a key not in a shard) is a finding
+    except Exception as exc:
         result.error = ("unreadable image", f"the storage cannot read it: {type(exc).__name__}: {exc}")
         return result
     result.sha256 = hashlib.sha256(data).hexdigest()

@@ -44,7 +44,7 @@ import numpy as np
 from .errors import AnnotationError
 from .records import ReadReport, Sample, SampleList
 
-__all__ = ["ClassMap", "UNKNOWN_POLICIES", "default_colors"]
+__all__ = ["UNKNOWN_POLICIES", "ClassMap", "default_colors"]
 
 UNKNOWN_POLICIES = ("error", "drop", "ignore")
 _KEYS = {"name", "classes", "background", "ignore_index", "drop", "unknown", "description"}
@@ -126,7 +126,7 @@ class ClassMap:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_json(cls, path: str | os.PathLike) -> "ClassMap":
+    def from_json(cls, path: str | os.PathLike) -> ClassMap:
         """Load a class map file.
 
         Raises:
@@ -155,7 +155,7 @@ class ClassMap:
             raise AnnotationError(str(exc), path, locator.line(exc.key, exc.index)) from None
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], name: str = "classmap") -> "ClassMap":
+    def from_dict(cls, data: Mapping[str, Any], name: str = "classmap") -> ClassMap:
         """Build a class map from the dict a class map file holds (see the module docstring).
 
         Raises:

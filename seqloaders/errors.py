@@ -35,12 +35,12 @@ import os
 import types
 
 __all__ = [
-    "SeqloadersError",
     "AnnotationError",
-    "ImageError",
     "EncodingError",
+    "ImageError",
     "RecordError",
     "SampleError",
+    "SeqloadersError",
     "WorkerError",
 ]
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .records import BoxFormat
 
-__all__ = ["convert_boxes", "clip_boxes", "box_areas", "scale_boxes", "valid_box_mask", "outside_box_mask"]
+__all__ = ["box_areas", "clip_boxes", "convert_boxes", "outside_box_mask", "scale_boxes", "valid_box_mask"]
 
 
 def _to_xyxy(b: np.ndarray, fmt: BoxFormat, size: tuple[int, int] | None) -> np.ndarray:

@@ -25,14 +25,14 @@ import numpy as np
 from .records import Sample
 
 __all__ = [
+    "MaskFiles",
     "MaskSource",
     "SegmentationMasks",
-    "MaskFiles",
     "decode_masks",
     "encode_rle",
-    "rle_counts_from_string",
-    "read_mask_file",
     "mask_boxes",
+    "read_mask_file",
+    "rle_counts_from_string",
 ]
 
 _PYCOCOTOOLS_HINT = (
@@ -70,7 +70,7 @@ class MaskSource(Protocol):
 
     def __len__(self) -> int: ...
 
-    def select(self, keep: np.ndarray) -> "MaskSource": ...
+    def select(self, keep: np.ndarray) -> MaskSource: ...
 
     def decode(self) -> np.ndarray: ...
 
@@ -133,7 +133,7 @@ class SegmentationMasks:
     def __setstate__(self, state: tuple) -> None:
         self.entries, self.image_size = state
 
-    def select(self, keep: np.ndarray) -> "SegmentationMasks":
+    def select(self, keep: np.ndarray) -> SegmentationMasks:
         """The masks of the selected objects (bool mask or indices), in order."""
         return SegmentationMasks([self.entries[i] for i in _indices(keep, len(self))], self.image_size)
 
@@ -185,7 +185,7 @@ class MaskFiles:
         2
     """
 
-    __slots__ = ("paths", "image_size")
+    __slots__ = ("image_size", "paths")
 
     def __init__(self, paths: Sequence[str | os.PathLike], image_size: tuple[int, int]):
         self.paths = tuple(os.fspath(p) for p in paths)
@@ -203,7 +203,7 @@ class MaskFiles:
     def __setstate__(self, state: tuple) -> None:
         self.paths, self.image_size = state
 
-    def select(self, keep: np.ndarray) -> "MaskFiles":
+    def select(self, keep: np.ndarray) -> MaskFiles:
         """The files of the selected objects (bool mask or indices), in order."""
         return MaskFiles([self.paths[i] for i in _indices(keep, len(self))], self.image_size)
 
@@ -240,7 +240,6 @@ def read_mask_file(path: str | os.PathLike, storage_options: Mapping[str, Any] |
         (256, 320)
     """
     from .imageio import decode_mask  # OpenCV is only needed when masks are actually read
-
     from .storage import files
 
     path = os.fspath(path)

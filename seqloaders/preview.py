@@ -27,17 +27,17 @@ import numpy as np
 from .encoders.base import Decoded, target_of
 
 __all__ = [
+    "CELL_COLOR",
+    "COCO_PERSON_SKELETON",
+    "KEYPOINT_COLOR",
+    "PALETTE",
+    "SKELETONS",
+    "SKELETON_COLOR",
     "draw_samples",
-    "save_preview",
+    "input_pixels",
     "preview_sequence",
     "render_batch",
-    "input_pixels",
-    "PALETTE",
-    "CELL_COLOR",
-    "KEYPOINT_COLOR",
-    "SKELETON_COLOR",
-    "COCO_PERSON_SKELETON",
-    "SKELETONS",
+    "save_preview",
 ]
 
 #: Class colours (RGB): class k is drawn in ``PALETTE[k % len(PALETTE)]``.

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Sample", "BoxFormat", "SampleList", "ReadReport", "VALID_REGION"]
+__all__ = ["VALID_REGION", "BoxFormat", "ReadReport", "Sample", "SampleList"]
 
 #: ``Sample.meta`` key of an (H, W) bool map of the pixels that show the image, set by the loading
 #: pipeline when it renders masks and the resize (letterbox padding) or the augmentation (borders
@@ -45,7 +45,7 @@ class BoxFormat(str, enum.Enum):
         return self.value.startswith("rel_")
 
     @classmethod
-    def parse(cls, value: "BoxFormat | str") -> "BoxFormat":
+    def parse(cls, value: BoxFormat | str) -> BoxFormat:
         """Accept a member, its value, or a common alias (``pascal_voc``, ``coco``, ``yolo``)."""
         if isinstance(value, cls):
             return value
@@ -140,16 +140,16 @@ class Sample:
         """Number of objects (N)."""
         return len(self.boxes)
 
-    def replace(self, **changes: Any) -> "Sample":
+    def replace(self, **changes: Any) -> Sample:
         """A copy with some fields changed (``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
 
-    def _evolve(self, **changes: Any) -> "Sample":
+    def _evolve(self, **changes: Any) -> Sample:
         """:meth:`replace` without re-validation, for library code whose arrays are already
         well-formed (the per-sample hot path)."""
         return _trusted_sample(**{**self.__dict__, **changes})
 
-    def select(self, keep: np.ndarray) -> "Sample":
+    def select(self, keep: np.ndarray) -> Sample:
         """A copy with only the boxes selected by ``keep`` (bool mask or indices), attributes and
         keypoints kept aligned."""
         keep = np.asarray(keep)

@@ -7,7 +7,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-__all__ = ["resize_image", "place_label_map", "ResizeMode", "Placement"]
+__all__ = ["Placement", "ResizeMode", "place_label_map", "resize_image"]
 
 ResizeMode = str  # "stretch" | "letterbox"
 _MODES = ("stretch", "letterbox")

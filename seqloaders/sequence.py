@@ -20,8 +20,14 @@ from .imageio import DEFAULT_MAX_PIXELS
 from .loader import Loader, LoadReport
 from .records import Sample
 
-__all__ = ["SampleSequence", "DetectionSequence", "SegmentationSequence", "KeypointSequence",
-           "ClassificationSequence", "LoadReport"]
+__all__ = [
+    "ClassificationSequence",
+    "DetectionSequence",
+    "KeypointSequence",
+    "LoadReport",
+    "SampleSequence",
+    "SegmentationSequence",
+]
 
 
 def _from_loader(name: str) -> property:

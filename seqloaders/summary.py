@@ -147,7 +147,7 @@ def summarize(samples: Sequence[Sample], class_names: Sequence[str] | None = Non
     w_all = np.concatenate(widths) if widths else np.zeros(0)
     h_all = np.concatenate(heights) if heights else np.zeros(0)
     return DatasetSummary(
-        num_images=len(samples), num_boxes=int(len(w_all)), images_without_boxes=empty, class_counts=dict(counts),
+        num_images=len(samples), num_boxes=len(w_all), images_without_boxes=empty, class_counts=dict(counts),
         box_width=_stats(w_all) if len(w_all) else {}, box_height=_stats(h_all) if len(h_all) else {},
         problems=problems)
 

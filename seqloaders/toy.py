@@ -15,7 +15,7 @@ import numpy as np
 from .formats.widerface import WIDER_FACE_ATTRIBUTES
 from .records import Sample
 
-__all__ = ["make_toy_dataset", "ToyDataset", "draw_face"]
+__all__ = ["ToyDataset", "draw_face", "make_toy_dataset"]
 
 
 @dataclasses.dataclass(frozen=True)

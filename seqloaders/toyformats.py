@@ -29,21 +29,21 @@ from .masks import encode_rle, mask_boxes
 from .records import Sample
 
 __all__ = [
-    "TOY_CLASSES",
     "TOY_CATEGORY_IDS",
+    "TOY_CLASSES",
+    "TOY_FORMATS",
     "TOY_KEYPOINTS",
+    "ToyFormat",
     "ToyObject",
     "ToyScene",
-    "ToyFormat",
-    "make_toy_scenes",
     "make_toy_formats",
+    "make_toy_scenes",
+    "write_toy_class_folders",
     "write_toy_coco",
+    "write_toy_csv",
+    "write_toy_mask_folders",
     "write_toy_voc",
     "write_toy_yolo",
-    "write_toy_mask_folders",
-    "write_toy_csv",
-    "write_toy_class_folders",
-    "TOY_FORMATS",
 ]
 
 #: Toy class names (training ids 0..3) and their COCO category ids.

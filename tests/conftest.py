@@ -3,11 +3,9 @@ import os
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import pytest
 
-import seqloaders as sl  # noqa: E402
+import seqloaders as sl
 
 
 @pytest.fixture(scope="session")

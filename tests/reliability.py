@@ -17,7 +17,7 @@ import os
 import platform
 import sys
 
-__all__ = ["record", "render", "main"]
+__all__ = ["main", "record", "render"]
 
 #: Sections of RELIABILITY.md, in this order; other categories follow alphabetically.
 CATEGORY_ORDER = ("hostile annotation files", "broken images", "nothing changed", "dying workers", "long runs")

@@ -90,7 +90,7 @@ def s3_server(tmp_cache: str) -> Iterator[S3]:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+    def log_message(self, format, *args):
         pass
 
 

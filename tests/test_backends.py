@@ -57,7 +57,7 @@ def features(inputs, stride):
 
 def test_the_backend_is_the_one_asked_for():
     if "KERAS_BACKEND" in os.environ:
-        assert BACKEND == os.environ["KERAS_BACKEND"]
+        assert os.environ["KERAS_BACKEND"] == BACKEND
     if os.environ.get("SEQLOADERS_EXPECT_NO_TENSORFLOW") == "1":
         assert not HAS_TENSORFLOW, "TensorFlow is installed in a venv meant to have none: what brought it in?"
 

@@ -17,13 +17,12 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+from imagehelpers import write_jpeg
 from PIL import Image
+from reliability import record
 
 import seqloaders as sl
 from seqloaders.formats.common import image_size_of
-
-from imagehelpers import write_jpeg
-from reliability import record
 
 pytestmark = pytest.mark.fuzz
 

@@ -3,9 +3,9 @@
 import logging
 
 import pytest
+from reliability import record
 
 import seqloaders as sl
-from reliability import record
 
 
 def _samples_with_bad_images(toy, tmp_path):

@@ -40,7 +40,7 @@ def test_help_imports_no_subcommand_and_prints_nothing_on_stderr():
 def test_registered_help_lines_are_the_modules_own():
     for name, spec in SUBCOMMANDS.items():
         module = importlib.import_module(spec.module, "seqloaders.cli")
-        assert module.HELP == spec.help, name
+        assert spec.help == module.HELP, name
 
 
 def test_version(capsys):

@@ -17,9 +17,9 @@ import time
 import numpy as np
 import psutil
 import pytest
+from reliability import record
 
 import seqloaders as sl
-from reliability import record
 
 BAD = 9  # sample position of the fault: batch 2 with batch_size=4, past the two batches Keras builds up front
 
@@ -113,7 +113,7 @@ def test_a_failing_batch_reaches_model_fit_with_the_sample_and_traceback(tmp_pat
     samples, bad = _dataset(tmp_path, fault)
     seq = _sequence(samples, bad, fault, **({"processes": 2} if processes else {"workers": 2}))
     model = _tiny_model(fault)
-    with pytest.raises(Exception) as info:  # noqa: B017 - TensorFlow wraps it in a tf.errors exception
+    with pytest.raises(Exception) as info:
         model.fit(seq, epochs=2, verbose=0)
     message = str(info.value)
     what, frame = EXPECTED[fault]
@@ -308,7 +308,7 @@ def test_idle_workers_killed_end_the_next_batch_in_an_error_and_leave_nothing(tm
     def consume():  # in a thread, so that a hang fails the test instead of stopping the suite
         try:
             loader.batch(0, 1)
-        except Exception as exc:  # noqa: BLE001 - inspected below
+        except Exception as exc:
             outcome["error"] = exc
 
     consumer = threading.Thread(target=consume, daemon=True)

@@ -28,13 +28,19 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reliability import record
 
 import seqloaders as sl
 from seqloaders.formats import get_reader, parse_voc_xml, parse_yolo_labels
-from seqloaders.toyformats import make_toy_scenes, write_toy_class_folders, write_toy_coco, write_toy_csv, \
-    write_toy_mask_folders, write_toy_voc, write_toy_yolo
-
-from reliability import record
+from seqloaders.toyformats import (
+    make_toy_scenes,
+    write_toy_class_folders,
+    write_toy_coco,
+    write_toy_csv,
+    write_toy_mask_folders,
+    write_toy_voc,
+    write_toy_yolo,
+)
 
 pytestmark = pytest.mark.fuzz
 
@@ -235,7 +241,7 @@ def check_result(result) -> None:
         assert np.isfinite(s.boxes).all(), f"non-finite box in {s.image}: {s.boxes}"
         assert s.labels.dtype == np.int64 and s.labels.shape == (n,)
         if n:
-            assert 0 <= s.labels.min() and s.labels.max() < num_classes, (s.labels, result.class_names)
+            assert s.labels.min() >= 0 and s.labels.max() < num_classes, (s.labels, result.class_names)
         for key, value in s.attributes.items():
             assert len(value) == n, key
         if s.keypoints is not None:
@@ -257,7 +263,7 @@ def _leaves_the_dataset(data: bytes) -> bool:
 
     try:
         config = yaml.safe_load(data.decode("utf-8-sig"))
-    except Exception:  # noqa: BLE001 - the reader refuses it; nothing is listed
+    except Exception:
         return False
     if not isinstance(config, dict):
         return False
@@ -345,7 +351,7 @@ def _peak(fn) -> tuple[int, object]:
         tracemalloc.reset_peak()
         try:
             value = fn()
-        except Exception as exc:  # noqa: BLE001 - returned to the caller to check
+        except Exception as exc:
             value = exc
         return tracemalloc.get_traced_memory()[1], value
     finally:

@@ -4,11 +4,10 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+from imagehelpers import write_jpeg
 
 import seqloaders as sl
 from seqloaders.imageio import choose_reduction
-
-from imagehelpers import write_jpeg
 
 
 def png(array):

@@ -14,13 +14,12 @@ import warnings
 
 import numpy as np
 import pytest
+from reliability import record
 
 import seqloaders as sl
 from seqloaders.cli import main as cli
 from seqloaders.preview import save_preview
 from seqloaders.toyformats import TOY_KEYPOINTS, make_toy_formats
-
-from reliability import record
 
 pytestmark = pytest.mark.fuzz
 

@@ -13,11 +13,11 @@ import time
 import numpy as np
 import psutil
 import pytest
+from test_dying_workers import FailingAugmenter  # module level: picklable into the workers
 
 import seqloaders as sl
 from seqloaders.loader.processes import RemoteTraceback
 from seqloaders.storage.files import call_with_retries, stop_retries_when
-from test_dying_workers import FailingAugmenter  # module level: picklable into the workers
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", NO_ALBUMENTATIONS_UPDATE="1")
 

@@ -15,9 +15,9 @@ import time
 import numpy as np
 import psutil
 import pytest
+from reliability import record
 
 import seqloaders as sl
-from reliability import record
 
 EPOCHS = 200
 WARMUP = 20

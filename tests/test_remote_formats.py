@@ -9,13 +9,12 @@ import os
 
 import numpy as np
 import pytest
+from remotehelpers import assert_same_samples, s3_server
 
 import seqloaders as sl
 from seqloaders.formats.common import image_size_of
 from seqloaders.storage import files
 from seqloaders.tfrecord import TFRecordSource, write_tfrecords
-
-from remotehelpers import assert_same_samples, s3_server
 
 BUCKET = "s3://seqloaders-formats"
 

@@ -14,12 +14,11 @@ import threading
 
 import numpy as np
 import pytest
+from remotehelpers import _clear_filesystems, http_server, s3_server
 
 import seqloaders as sl
 from seqloaders.storage import files
 from seqloaders.storage.remote import FsspecStorage, default_storage
-
-from remotehelpers import _clear_filesystems, http_server, s3_server
 
 BUCKET = "seqloaders-storage"
 
@@ -203,7 +202,7 @@ def test_threads_share_one_storage(s3, tmp_path):
         try:
             for _ in range(3):
                 results[k] = storage.read(_url(k % 6))
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(12)]

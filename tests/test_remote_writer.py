@@ -11,13 +11,12 @@ import os
 from pathlib import Path
 
 import pytest
+from remotehelpers import s3_server
 
 import seqloaders as sl
 from seqloaders.cli import main as cli_main
 from seqloaders.storage import files
 from seqloaders.tfrecord import TFRecordSource, write_tfrecords, write_tfrecords_beam
-
-from remotehelpers import s3_server
 
 BUCKET = "seqloaders-writer"
 VERSIONED = "seqloaders-writer-versioned"

@@ -156,7 +156,7 @@ def test_a_killed_training_script_resumes_on_exactly_the_batches_it_had_left(dat
         assert len(lines) == kill_after
         with open(tmp_path / "backup" / "state.json") as f:
             state = json.load(f)
-        assert 0 < state["sequence"]["position"]  # the kill came in the middle of an epoch, after a backup
+        assert state["sequence"]["position"] > 0  # the kill came in the middle of an epoch, after a backup
         trained += lines[:kill_after // save_freq * save_freq]
     done = _run(dataset["script"], config_path, tmp_path / "last.log")
     assert done.returncode == 0, done.stderr[-3000:]

@@ -1,12 +1,11 @@
-import os
 
 import albumentations as A
 import cv2
 import numpy as np
 import pytest
+from imagehelpers import solid_box_image, write_jpeg
 
 import seqloaders as sl
-from imagehelpers import solid_box_image, write_jpeg
 
 
 def make_seq(samples, **kwargs):
@@ -30,7 +29,7 @@ def test_shapes_dtypes_and_length(toy):
     x, y = seq[0]
     assert x.shape == (10, 224, 224, 3) and x.dtype == np.float32
     assert y.shape == (10, 7, 7, 5) and y.dtype == np.float32
-    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert x.min() >= 0.0 and x.max() <= 1.0
     x_last, y_last = seq[2]
     assert x_last.shape[0] == 4 and y_last.shape[0] == 4
     assert len(make_seq(samples, batch_size=10, drop_remainder=True)) == 2

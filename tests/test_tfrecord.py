@@ -12,9 +12,9 @@ import pytest
 
 import seqloaders as sl
 from seqloaders.tfrecord import PngMasks, TFRecordSource, write_tfrecords
-from seqloaders.tfrecord.schema import PIXEL_BOXES
 from seqloaders.tfrecord.example import decode_example
 from seqloaders.tfrecord.framing import iter_records
+from seqloaders.tfrecord.schema import PIXEL_BOXES
 
 
 def assert_same(read_back, original, check_size=True):

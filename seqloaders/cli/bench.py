@@ -14,8 +14,17 @@ import logging
 import os
 import sys
 
-from ..benchmark import BACKENDS, DEFAULT_VARIANTS, VARIANTS, BenchConfig, BenchResult, DatasetSpec, plot_results
-from ..benchmark import run_benchmark, write_results
+from ..benchmark import (
+    BACKENDS,
+    DEFAULT_VARIANTS,
+    VARIANTS,
+    BenchConfig,
+    BenchResult,
+    DatasetSpec,
+    plot_results,
+    run_benchmark,
+    write_results,
+)
 
 __all__ = ["HELP", "add_arguments", "add_options", "config_from_args", "report", "run"]
 

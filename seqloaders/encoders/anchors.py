@@ -17,7 +17,7 @@ from ..records import Sample
 from .base import Decoded, TargetEncoder, check_image_size
 from .boxbatch import COLLISIONS, collision_order, flatten_boxes
 
-__all__ = ["AnchorGridEncoder", "encode_anchor_grids", "decode_anchor_grids", "YOLOV3_ANCHORS", "YOLOV3_STRIDES"]
+__all__ = ["YOLOV3_ANCHORS", "YOLOV3_STRIDES", "AnchorGridEncoder", "decode_anchor_grids", "encode_anchor_grids"]
 
 #: The nine COCO anchors of YOLO v3 (width, height in pixels of a 416×416 input), small to large,
 #: three per scale, for the strides :data:`YOLOV3_STRIDES`.

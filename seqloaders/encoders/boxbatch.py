@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import EncodingError
 
-__all__ = ["BoxBatch", "flatten_boxes", "collision_order", "COLLISIONS"]
+__all__ = ["COLLISIONS", "BoxBatch", "collision_order", "flatten_boxes"]
 
 COLLISIONS = ("largest", "first", "last")
 

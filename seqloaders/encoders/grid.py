@@ -10,7 +10,7 @@ from ..records import Sample
 from .base import Decoded, TargetEncoder, check_image_size
 from .boxbatch import COLLISIONS, collision_order, flatten_boxes
 
-__all__ = ["GridEncoder", "encode_grid", "decode_grid"]
+__all__ = ["GridEncoder", "decode_grid", "encode_grid"]
 
 BOX_CHANNELS = ("obj", "x", "y", "w", "h")
 CELL_POINTS = ("center", "top_left")

@@ -21,16 +21,16 @@ from .base import Decoded, TargetEncoder, check_image_size
 from .padded import _select_slots
 
 __all__ = [
+    "COCO_PERSON_FLIP_INDEX",
+    "COCO_PERSON_KEYPOINTS",
     "HeatmapEncoder",
-    "KeypointEncoder",
     "HorizontalFlipAugmenter",
-    "encode_heatmaps",
+    "KeypointEncoder",
     "decode_heatmaps",
-    "heatmap_peaks",
+    "encode_heatmaps",
     "encode_keypoints",
     "flip_keypoints",
-    "COCO_PERSON_KEYPOINTS",
-    "COCO_PERSON_FLIP_INDEX",
+    "heatmap_peaks",
 ]
 
 #: The 17 keypoints of a COCO person, in COCO's order.

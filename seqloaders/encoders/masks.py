@@ -24,10 +24,10 @@ from .base import Decoded, TargetEncoder
 from .padded import OVERFLOWS, _select_slots
 
 __all__ = [
-    "SemanticMaskEncoder",
     "InstanceMaskEncoder",
-    "encode_semantic_mask",
+    "SemanticMaskEncoder",
     "encode_instance_masks",
+    "encode_semantic_mask",
     "masks_to_boxes",
     "resize_label_map",
 ]

@@ -16,7 +16,7 @@ from ..geometry import convert_boxes
 from ..records import BoxFormat, Sample
 from .base import Decoded, TargetEncoder, check_image_size
 
-__all__ = ["PaddedBoxEncoder", "encode_padded_boxes", "decode_padded_boxes"]
+__all__ = ["PaddedBoxEncoder", "decode_padded_boxes", "encode_padded_boxes"]
 
 OVERFLOWS = ("first", "largest")
 # Keras names formats that seqloaders' BoxFormat lacks; they are XYXY with the axes swapped.

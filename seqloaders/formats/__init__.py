@@ -10,7 +10,27 @@ from .voc import VOC_CLASSES, parse_voc_xml, read_voc
 from .widerface import WIDER_FACE_ATTRIBUTES, parse_wider_face, read_wider_face
 from .yolo import load_yolo_config, parse_yolo_labels, read_yolo
 
-__all__ = ["available_formats", "get_reader", "read", "register_format", "read_wider_face", "parse_wider_face",
-           "WIDER_FACE_ATTRIBUTES", "read_coco", "parse_coco", "read_voc", "parse_voc_xml", "VOC_CLASSES",
-           "read_yolo", "parse_yolo_labels", "load_yolo_config", "read_mask_folders", "read_csv", "parse_csv",
-           "read_class_folders", "check_on_error", "handle_error", "warn_summary"]
+__all__ = [
+           "VOC_CLASSES",
+           "WIDER_FACE_ATTRIBUTES",
+           "available_formats",
+           "check_on_error",
+           "get_reader",
+           "handle_error",
+           "load_yolo_config",
+           "parse_coco",
+           "parse_csv",
+           "parse_voc_xml",
+           "parse_wider_face",
+           "parse_yolo_labels",
+           "read",
+           "read_class_folders",
+           "read_coco",
+           "read_csv",
+           "read_mask_folders",
+           "read_voc",
+           "read_wider_face",
+           "read_yolo",
+           "register_format",
+           "warn_summary",
+]

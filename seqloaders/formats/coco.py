@@ -45,7 +45,7 @@ from .errorpolicy import check_on_error, handle_error
 from .paths import join_image_path, read_text
 from .registry import register_format
 
-__all__ = ["read_coco", "parse_coco"]
+__all__ = ["parse_coco", "read_coco"]
 
 class _Where:
     """Builds errors that name the file, the line and the record."""
@@ -158,7 +158,7 @@ def _check_rle(segm: Mapping, image_size: tuple[int, int] | None) -> tuple[str, 
 
 
 class _Annotation:
-    __slots__ = ("box", "label", "category_id", "ann_id", "iscrowd", "area", "segmentation", "keypoints")
+    __slots__ = ("ann_id", "area", "box", "category_id", "iscrowd", "keypoints", "label", "segmentation")
 
     def __init__(self, box, label, category_id, ann_id, iscrowd, area, segmentation, keypoints):
         self.box, self.label, self.category_id, self.ann_id = box, label, category_id, ann_id

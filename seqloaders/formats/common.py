@@ -13,8 +13,16 @@ from ..records import ReadReport, Sample, SampleList
 from ..storage import files
 from .errorpolicy import warn_summary
 
-__all__ = ["JsonLocator", "IMAGE_EXTENSIONS", "image_size_of", "finish", "is_image_file", "is_number", "list_images",
-           "natural_key"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "JsonLocator",
+    "finish",
+    "image_size_of",
+    "is_image_file",
+    "is_number",
+    "list_images",
+    "natural_key",
+]
 
 #: File extensions treated as images when a reader lists a folder (lower case, with the dot).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jfif", ".pbm", ".pgm", ".ppm")

@@ -37,7 +37,7 @@ from .errorpolicy import check_on_error, handle_error
 from .paths import join_image_path, read_text
 from .registry import register_format
 
-__all__ = ["read_csv", "parse_csv"]
+__all__ = ["parse_csv", "read_csv"]
 
 _ROLES = ("image", "boxes", "label", "width", "height")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -48,7 +48,7 @@ _MAX_IMPLICIT_CLASSES = 1 << 16
 
 
 class _Row:
-    __slots__ = ("line", "box", "label", "size", "extra")
+    __slots__ = ("box", "extra", "label", "line", "size")
 
     def __init__(self, line: int, box: tuple | None, label: str | None, size: tuple | None, extra: list[str]):
         self.line, self.box, self.label, self.size, self.extra = line, box, label, size, extra

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import AnnotationError
 from ..storage import files
 
-__all__ = ["read_text", "join_image_path"]
+__all__ = ["join_image_path", "read_text"]
 
 
 def read_text(path: str, storage_options: Mapping[str, Any] | None = None) -> str:

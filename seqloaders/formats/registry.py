@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["register_format", "read", "available_formats", "get_reader"]
+__all__ = ["available_formats", "get_reader", "read", "register_format"]
 
 _READERS: dict[str, Callable[..., Any]] = {}
 

@@ -34,7 +34,7 @@ from .errorpolicy import check_on_error, handle_error
 from .paths import join_image_path
 from .registry import register_format
 
-__all__ = ["read_voc", "parse_voc_xml", "VOC_CLASSES", "VocObjects"]
+__all__ = ["VOC_CLASSES", "VocObjects", "parse_voc_xml", "read_voc"]
 
 #: The 20 Pascal VOC classes in their official order.
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -72,7 +72,7 @@ class VocObjects:
         attributes: ``difficult``, ``truncated``, ``occluded``, ``pose``, each (N,).
     """
 
-    __slots__ = ("filename", "image_size", "boxes", "names", "lines", "attributes")
+    __slots__ = ("attributes", "boxes", "filename", "image_size", "lines", "names")
 
     def __init__(self, filename: str, image_size: tuple[int, int] | None, boxes: np.ndarray, names: list[str],
                  lines: list[int], attributes: dict[str, np.ndarray]):

@@ -33,7 +33,7 @@ from .errorpolicy import check_on_error, handle_error, warn_summary
 from .paths import join_image_path, read_text
 from .registry import register_format
 
-__all__ = ["read_wider_face", "parse_wider_face", "WIDER_FACE_ATTRIBUTES"]
+__all__ = ["WIDER_FACE_ATTRIBUTES", "parse_wider_face", "read_wider_face"]
 
 #: Attribute names in the order of the official readme.
 WIDER_FACE_ATTRIBUTES = ("blur", "expression", "illumination", "invalid", "occlusion", "pose")
@@ -45,7 +45,7 @@ _DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
 
 
 class _Entry:
-    __slots__ = ("path", "path_line", "first", "count")
+    __slots__ = ("count", "first", "path", "path_line")
 
     def __init__(self, path: str, path_line: int, first: int, count: int):
         self.path, self.path_line, self.first, self.count = path, path_line, first, count

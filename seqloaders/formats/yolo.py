@@ -39,7 +39,7 @@ from .errorpolicy import check_on_error, handle_error
 from .paths import join_image_path, read_text
 from .registry import register_format
 
-__all__ = ["read_yolo", "parse_yolo_labels", "YoloLabels", "load_yolo_config", "yolo_label_path"]
+__all__ = ["YoloLabels", "load_yolo_config", "parse_yolo_labels", "read_yolo", "yolo_label_path"]
 
 _TOLERANCE = 1e-6
 
@@ -55,7 +55,7 @@ class YoloLabels:
         keypoints: (N, K, 3) float32 pixels and visibility, or None (not a pose dataset).
     """
 
-    __slots__ = ("boxes", "labels", "polygons", "keypoints")
+    __slots__ = ("boxes", "keypoints", "labels", "polygons")
 
     def __init__(self, boxes: np.ndarray, labels: np.ndarray, polygons: list | None, keypoints: np.ndarray | None):
         self.boxes, self.labels, self.polygons, self.keypoints = boxes, labels, polygons, keypoints

@@ -46,7 +46,7 @@ from ..storage.remote import default_storage
 from .report import LoadCounters, LoadReport, Tally
 from .threads import DaemonPool, exiting, in_call, release_waiters, wait_for
 
-__all__ = ["Loader", "Built"]
+__all__ = ["Built", "Loader"]
 
 ON_ERROR = ("raise", "warn", "skip")
 MAX_REPLACEMENTS = 16  # consecutive failed samples tried at one position before the batch fails
@@ -552,7 +552,7 @@ class Loader:
             for k in order:
                 try:
                     fn(k)
-                except Exception as exc:  # noqa: BLE001 - raised below, the first k's first
+                except Exception as exc:
                     errors[k] = exc
 
         rt = self._rt
@@ -579,7 +579,7 @@ class Loader:
                      for name, enc in self.encoder.items()}
             else:
                 y = self.encoder.encode_batch(loaded.samples, self.image_size, stats)
-        except Exception as exc:  # noqa: BLE001 - re-raised naming the sample
+        except Exception as exc:
             raise self._encoding_error(exc, loaded.samples, index, epoch) from exc
         return Built(x, y, LoadCounters.from_stats(stats), loaded.skips)
 
@@ -625,7 +625,7 @@ class Loader:
             rng = None if augment is None else np.random.default_rng([self.seed, epoch, self.shard[0], pos, attempt])
             try:
                 _, loaded, stats = load_sample(sample, self.storage, self.options, augment, rng, out=out)
-            except Exception as exc:  # noqa: BLE001 - every failure is reported, never swallowed
+            except Exception as exc:
                 batch = pos // self.batch_size
                 if self.on_error == "raise":
                     raise SampleError(f"failed to load sample {sample.image!r} (batch {batch}, epoch {epoch}, "
@@ -651,7 +651,7 @@ class Loader:
             for name, enc in encoders:
                 try:
                     enc.encode_batch([sample], self.image_size, {})
-                except Exception:  # noqa: BLE001 - this sample fails on its own
+                except Exception:
                     failing.append((sample, f"{type(enc).__name__}" + ("" if name is None else f" {name!r}")))
                     break
         if failing and (len(failing) < len(samples) or len(samples) == 1):  # not a failure of every sample
@@ -691,14 +691,14 @@ class Loader:
         """The pickled loader, as worker processes get it; a TypeError naming what cannot be pickled."""
         try:
             return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # noqa: BLE001 - find the part to name
+        except Exception as exc:
             parts = {"augment": self.augment, "encoder": self.encoder, "preprocess": self.preprocess,
                      "storage": self.storage, "samples": self.samples}
             culprit = "the loader"
             for name, value in parts.items():
                 try:
                     pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-                except Exception:  # noqa: BLE001 - this is the one
+                except Exception:
                     culprit = f"{name}={value!r}"
                     break
             raise TypeError(f"processes={self.processes} sends the loader to worker processes, so what it holds must "

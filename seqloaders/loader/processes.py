@@ -48,7 +48,7 @@ import numpy as np
 from ..errors import SampleError, SeqloadersError, WorkerError, without_loader_frames
 from .threads import wait_for
 
-__all__ = ["ProcessWorkers", "RemoteTraceback", "START_METHOD"]
+__all__ = ["START_METHOD", "ProcessWorkers", "RemoteTraceback"]
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ class ProcessWorkers:
 
     def build_split(self, loader: Any, epoch: int, index: int) -> Any:
         """Batch ``index`` of ``loader`` built now by all workers together (each loads a part), encoded here."""
-        from .core import _Loaded  # noqa: PLC0415 - core imports this module lazily
+        from .core import _Loaded
 
         positions = loader.positions(index)
         scale = loader._scale()
@@ -206,7 +206,7 @@ class ProcessWorkers:
         for future in futures:
             try:
                 loaded.append(wait_for(future))
-            except Exception as exc:  # noqa: BLE001 - raised below, the first part's first
+            except Exception as exc:
                 loaded.append(exc)
         for part in loaded:  # the first position's error first, as with threads
             if isinstance(part, BaseException):
@@ -294,7 +294,7 @@ class ProcessWorkers:
                     if worker.process.sentinel in ready:
                         self._died(worker)
                         return
-        except Exception:  # noqa: BLE001 - a collector that stops must not leave callers waiting
+        except Exception:
             logger.exception("seqloaders: the worker collector failed")
             self._break(WorkerError("the loader's worker collector failed; see the log for the traceback"))
 
@@ -346,7 +346,7 @@ class ProcessWorkers:
 
     @staticmethod
     def _result(task: _Task, arrays: Any, extra: tuple) -> Any:
-        from .core import Built, _Loaded  # noqa: PLC0415 - core imports this module lazily
+        from .core import Built, _Loaded
 
         if task.positions is None:
             x, y = arrays
@@ -477,7 +477,7 @@ def _portable(exc: BaseException) -> BaseException:
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
-    except Exception:  # noqa: BLE001 - any unpicklable exception
+    except Exception:
         return SeqloadersError(f"{type(exc).__name__}: {exc}")
 
 
@@ -528,7 +528,7 @@ def _serve(conn: Any, payload: bytes) -> None:
     try:
         loader = pickle.loads(payload)
         loader.threads, loader.processes = 1, 0
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+    except BaseException as exc:
         conn.send(("init-error", "".join(traceback.format_exception_only(type(exc), exc)).strip()))
         return
     slot: shared_memory.SharedMemory | None = None
@@ -548,7 +548,7 @@ def _serve(conn: Any, payload: bytes) -> None:
             try:
                 reply = _run_task(loader, epoch, index, positions, slot.buf)
                 reply = ("done", task_id, *reply)
-            except Exception as exc:  # noqa: BLE001 - sent to the parent with its traceback
+            except Exception as exc:
                 reply = ("error", task_id, _portable(exc), _remote_text(exc))
             try:
                 conn.send(reply)

@@ -148,7 +148,7 @@ def _serve(tasks: queue.SimpleQueue) -> None:
             continue
         try:
             result = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - delivered to whoever waits on the future
+        except BaseException as exc:
             future.set_exception(exc)
             del exc
         else:

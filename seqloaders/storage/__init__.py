@@ -8,4 +8,4 @@ from .base import Storage
 from .local import LocalStorage
 from .remote import FsspecStorage, default_storage
 
-__all__ = ["Storage", "LocalStorage", "FsspecStorage", "default_storage"]
+__all__ = ["FsspecStorage", "LocalStorage", "Storage", "default_storage"]

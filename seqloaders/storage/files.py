@@ -44,31 +44,31 @@ from typing import Any, TypeVar
 
 __all__ = [
     "INSTALL_HINT",
+    "abspath",
+    "basename",
+    "call_with_retries",
+    "dirname",
+    "download",
+    "exists",
+    "filesystem",
+    "glob",
+    "invalidate_cache",
+    "is_dir",
+    "is_file",
+    "is_transient",
     "is_url",
     "join",
-    "dirname",
-    "basename",
+    "list_dir",
+    "list_files",
+    "makedirs",
     "normpath",
-    "abspath",
-    "filesystem",
     "read_bytes",
     "read_range",
     "read_text",
-    "exists",
-    "is_dir",
-    "is_file",
-    "size",
-    "list_dir",
-    "list_files",
-    "glob",
-    "download",
-    "makedirs",
-    "write_bytes",
-    "upload",
     "remove",
-    "invalidate_cache",
-    "is_transient",
-    "call_with_retries",
+    "size",
+    "upload",
+    "write_bytes",
 ]
 
 #: What to install for URLs.
@@ -297,7 +297,7 @@ def call_with_retries(fn: Callable[[], _T], url: str, retries: int = DEFAULT_RET
     while True:
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - classified below, re-raised unless transient
+        except Exception as exc:
             if not is_transient(exc):
                 translated = _translate(exc, url)
                 if translated is exc:
@@ -463,7 +463,7 @@ def list_dir(path: str | os.PathLike, storage_options: Mapping[str, Any] | None 
         out = []
         for entry in entries:
             etype = entry.get("type")
-            if kind == "dir" and etype != "directory" or kind == "file" and etype == "directory":
+            if (kind == "dir" and etype != "directory") or (kind == "file" and etype == "directory"):
                 continue
             name = _relative(entry["name"], inner, fs)
             if name and name not in out:

@@ -23,7 +23,7 @@ from typing import Any
 from . import files
 from .local import LocalStorage
 
-__all__ = ["FsspecStorage", "default_cache_dir", "default_storage", "attach_storage", "DEFAULT_CACHE_BYTES"]
+__all__ = ["DEFAULT_CACHE_BYTES", "FsspecStorage", "attach_storage", "default_cache_dir", "default_storage"]
 
 logger = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ Writing and reading need neither TensorFlow's runtime nor its protobuf classes; 
 documented in ``docs/tfrecord.md``.
 """
 
+from .beam import write_tfrecords_beam  # Apache Beam itself is imported only when called
 from .dataset import tfrecord_dataset, to_tf_dataset
 from .framing import crc32c, masked_crc32c, scan_records
 from .schema import PngMasks
 from .source import TFRecordSource, TFRecordStorage
-from .beam import write_tfrecords_beam  # Apache Beam itself is imported only when called
 from .writer import WriteReport, write_tfrecords
 
 __all__ = [

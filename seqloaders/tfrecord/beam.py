@@ -44,7 +44,7 @@ from .writer import (
     _write_shard,
 )
 
-__all__ = ["write_tfrecords_beam", "import_beam", "BEAM_INSTALL_HINT"]
+__all__ = ["BEAM_INSTALL_HINT", "import_beam", "write_tfrecords_beam"]
 
 logger = logging.getLogger(__name__)
 

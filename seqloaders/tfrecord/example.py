@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-__all__ = ["Example", "Feature", "encode_example", "decode_example"]
+__all__ = ["Example", "Feature", "decode_example", "encode_example"]
 
 _F = descriptor_pb2.FieldDescriptorProto
 

@@ -26,18 +26,18 @@ import numpy as np
 from ..errors import RecordError
 
 __all__ = [
-    "crc32c",
-    "masked_crc32c",
-    "encode_record",
-    "write_record",
-    "scan_records",
-    "read_index",
-    "parse_index",
-    "write_index",
-    "index_path",
-    "RecordReader",
-    "HEADER_SIZE",
     "FOOTER_SIZE",
+    "HEADER_SIZE",
+    "RecordReader",
+    "crc32c",
+    "encode_record",
+    "index_path",
+    "masked_crc32c",
+    "parse_index",
+    "read_index",
+    "scan_records",
+    "write_index",
+    "write_record",
 ]
 
 HEADER_SIZE = 12  # uint64 length + uint32 masked CRC of the length
@@ -328,7 +328,7 @@ class RecordReader:
     def __del__(self):  # pragma: no cover - best effort
         try:
             self.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
 

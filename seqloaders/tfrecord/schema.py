@@ -22,15 +22,15 @@ from ..records import Sample
 from .example import decode_example, encode_example
 
 __all__ = [
-    "sample_to_features",
-    "features_to_sample",
-    "encode_sample",
-    "decode_sample",
-    "normalise",
-    "denormalise",
-    "PngMasks",
     "ATTRIBUTE_PREFIX",
     "STANDARD_ATTRIBUTES",
+    "PngMasks",
+    "decode_sample",
+    "denormalise",
+    "encode_sample",
+    "features_to_sample",
+    "normalise",
+    "sample_to_features",
 ]
 
 #: Prefix of the per-object attributes that have no standard key (WIDER FACE blur, ...).
@@ -138,7 +138,7 @@ class PngMasks:
 
     to_array = decode
 
-    def select(self, keep: np.ndarray) -> "PngMasks":
+    def select(self, keep: np.ndarray) -> PngMasks:
         """The masks selected by ``keep`` (bool mask or indices), as :meth:`Sample.select` needs."""
         keep = np.asarray(keep)
         idx = np.flatnonzero(keep) if keep.dtype == bool else keep

@@ -85,7 +85,7 @@ class TFRecordStorage:
         b'\\xff\\xd8'
     """
 
-    def __init__(self, source: "TFRecordSource"):
+    def __init__(self, source: TFRecordSource):
         self._source = source
 
     def read(self, key: str) -> bytes:
@@ -208,7 +208,7 @@ class TFRecordSource(Sequence):
     def __getitem__(self, index: int) -> Sample: ...
 
     @overload
-    def __getitem__(self, index: slice) -> "TFRecordSource": ...
+    def __getitem__(self, index: slice) -> TFRecordSource: ...
 
     def __getitem__(self, index):
         if isinstance(index, slice):
@@ -232,7 +232,7 @@ class TFRecordSource(Sequence):
         for i in range(len(self)):
             yield self[i]
 
-    def subset(self, indices: Sequence[int] | np.ndarray) -> "TFRecordSource":
+    def subset(self, indices: Sequence[int] | np.ndarray) -> TFRecordSource:
         """A source with only the samples at ``indices`` (positions in this source), sharing readers."""
         positions = np.asarray(indices, np.int64)
         if positions.size and (positions.min() < -len(self) or positions.max() >= len(self)):

@@ -45,7 +45,7 @@ from ..storage.remote import default_storage
 from .framing import encode_record, index_path, parse_index, read_index, write_index
 from .schema import encode_sample
 
-__all__ = ["write_tfrecords", "WriteReport", "shard_names", "shard_bounds", "manifest_path", "SCHEMA_VERSION"]
+__all__ = ["SCHEMA_VERSION", "WriteReport", "manifest_path", "shard_bounds", "shard_names", "write_tfrecords"]
 
 logger = logging.getLogger(__name__)
 
@@ -159,9 +159,7 @@ def prepare_image(data: bytes, path: str, *, reencode: bool = False, quality: in
     convert_to = None
     if reencode:
         convert_to = "jpeg"
-    elif info is None:
-        convert_to = "png"
-    elif info.format == "png" and _png_bit_depth(data) == 16:
+    elif info is None or (info.format == "png" and _png_bit_depth(data) == 16):
         convert_to = "png"
     elif info.orientation != 1:  # JPEG EXIF, or a PNG eXIf chunk: store the upright pixels
         convert_to = info.format
@@ -533,7 +531,7 @@ def _write_local_shard(path: str, records: Iterable[bytes], tmp: str | None = No
 def _try_prepare(sample: Sample, storage: Any, options: _Options) -> tuple[bytes | None, str | None]:
     try:
         return _prepare_record(sample, storage, options), None
-    except Exception as exc:  # noqa: BLE001 - every failure is reported in the manifest, never swallowed
+    except Exception as exc:
         return None, f"{type(exc).__name__}: {exc}"
 
 

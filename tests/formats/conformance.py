@@ -38,7 +38,7 @@ import seqloaders as sl
 from seqloaders.masks import decode_masks
 from seqloaders.toyformats import ToyFormat
 
-__all__ = ["FormatConformance", "Broken", "assert_samples_match"]
+__all__ = ["Broken", "FormatConformance", "assert_samples_match"]
 
 
 @dataclasses.dataclass

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from imagehelpers import write_jpeg
+from reliability import record
 
 import seqloaders as sl
 from seqloaders.formats import load_yolo_config, parse_voc_xml
-
-from imagehelpers import write_jpeg
-from reliability import record
 
 pytestmark = pytest.mark.fuzz
 
