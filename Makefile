@@ -7,12 +7,16 @@ STAMP  := $(VENV)/.installed
 export NO_ALBUMENTATIONS_UPDATE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: demo test test-backends bench docs fuzz clean
+.PHONY: demo test test-backends lint bench docs fuzz clean
+
+# --no-compile: pip byte-compiles every file it installs (TensorFlow's thousands: about a minute);
+# Python compiles what a run imports, once, on first use.
+PIP := pip install --quiet --no-compile
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(PY) -m $(PIP) --upgrade pip
+	$(PY) -m $(PIP) -e ".[test,bench]"
 	touch $(STAMP)
 
 # Keras' JAX and PyTorch backends, each in a venv of its own WITHOUT TensorFlow: the package's own
@@ -26,15 +30,22 @@ BACKEND_TESTS := tests/test_backends.py tests/test_read_ahead_fit.py
 
 .venv-%/.installed: setup.cfg pyproject.toml
 	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
-	.venv-$*/bin/python -m pip install --quiet -e ".[test-core]" "$(BACKEND_PIP_$*)"
+	.venv-$*/bin/python -m $(PIP) -e ".[test-core]" "$(BACKEND_PIP_$*)"
 	touch $@
 
 demo: $(STAMP)
 	$(PY) examples/train_face_detector.py --toy --out demo_output
 
-test: $(STAMP) $(BACKENDS:%=.venv-%/.installed)
+# The three venvs install side by side (pip waits on files more than on the CPU); then the linter, the
+# main suite, and the backends' fit tests.
+test:
+	$(MAKE) --no-print-directory -j3 $(STAMP) $(BACKENDS:%=.venv-%/.installed)
+	$(PY) -m ruff check seqloaders tests benchmarks examples
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory test-backends
+
+lint: $(STAMP)
+	$(PY) -m ruff check seqloaders tests benchmarks examples
 
 # The model.fit tests again under each other backend, one pytest process each (about 15 s apiece).
 test-backends: $(BACKENDS:%=.venv-%/.installed)

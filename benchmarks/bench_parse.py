@@ -32,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if importlib.util.find_spec("seqloaders") is None:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, os.path.dirname(HERE))
 
-import seqloaders as sl  # noqa: E402
+import seqloaders as sl
 
 #: the official WIDER FACE train split
 TRAIN_IMAGES = 12_880

@@ -25,10 +25,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if importlib.util.find_spec("seqloaders") is None:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, os.path.dirname(HERE))
 
-from make_bench_set import make_bench_set  # noqa: E402
+from make_bench_set import make_bench_set
 
-from seqloaders.benchmark import DatasetSpec, run_benchmark  # noqa: E402
-from seqloaders.cli.bench import QUICK_IMAGES, add_options, config_from_args, report  # noqa: E402
+from seqloaders.benchmark import DatasetSpec, run_benchmark
+from seqloaders.cli.bench import QUICK_IMAGES, add_options, config_from_args, report
 
 DEFAULT_NUM_IMAGES = 320
 

@@ -137,7 +137,8 @@ VARIANTS: dict[str, str] = {
 }
 DEFAULT_VARIANTS: tuple[str, ...] = tuple(VARIANTS)
 _FIT_VARIANTS = tuple(key for key in VARIANTS if key.startswith("g"))
-_FIT_BEST = ("g", "g-workers", "g-tfdata", "g-uint8", "g-u8", "g-proc")  # "g*": the model whose step leaves the CPU to the loader
+# "g*": the model whose step leaves the CPU to the loader
+_FIT_BEST = ("g", "g-workers", "g-tfdata", "g-uint8", "g-u8", "g-proc")
 _TF_DATA_VARIANTS = ("b1", "b-same")  # "b*": tf.data doing the same work as (a) and (d)
 _LOCAL_FILE_VARIANTS = ("a", "b1", "b4", "b-same", "c", "c-aug")
 BACKENDS = ("tensorflow", "jax", "torch")  # Keras backends a (g) variant can run under: "g@jax"
@@ -460,7 +461,8 @@ class BenchResult:
                 rss = f"{r.peak_rss_mb:.0f}" + ("" if r.isolated else "*") if r.peak_rss_mb else "?"
                 grown = f"{r.peak_rss_mb - r.base_rss_mb:.0f}" if r.peak_rss_mb and r.base_rss_mb else "?"
                 stalls = ", ".join(str(k + 1) for k in r.stalled) or "-"
-                rows.append([variant_text(variant), str(w), f"{r.median:.0f}", f"[{r.low:.0f}-{r.high:.0f}]", rss, grown,
+                rows.append([variant_text(variant), str(w), f"{r.median:.0f}", f"[{r.low:.0f}-{r.high:.0f}]", rss,
+                             grown,
                              stalls])
         return rows
 
@@ -833,7 +835,7 @@ def _run_tf_data(ctx: _Context, ratio: int) -> tuple[list[float], int, list[str]
             return tf.io.decode_image(data, channels=3, expand_animations=False)
         if ratio:
             return tf.io.decode_jpeg(data, channels=3, ratio=ratio)
-        branches = [(lambda r: lambda: tf.io.decode_jpeg(data, channels=3, ratio=r))(r) for r in choices]
+        branches = [functools.partial(tf.io.decode_jpeg, data, channels=3, ratio=r) for r in choices]
         return tf.switch_case(scale_index, branches)
 
     def load(path, scale_index):
@@ -1305,7 +1307,7 @@ def _run_isolated(variant: str, workers: int, dataset: DatasetSpec, config: Benc
         command = [backend_python(backend, config.pythons), "-c", _CHILD_CODE, spec_path, out_path,
                    ",".join(map(str, pinned))]
         try:
-            proc = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            proc = subprocess.run(command, env=env, capture_output=True, text=True,
                                   timeout=config.timeout, check=False)
         except subprocess.TimeoutExpired:
             return VariantResult(variant, workers, error=f"failed: timed out after {config.timeout:.0f} s")

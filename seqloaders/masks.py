@@ -293,7 +293,7 @@ def encode_rle(mask: np.ndarray, compressed: bool = True) -> dict:
     bounds = np.concatenate([[0], change, [flat.size]])
     counts = np.diff(bounds).tolist()
     if flat.size and flat[0] == 1:
-        counts = [0] + counts
+        counts = [0, *counts]
     if not compressed:
         return {"size": [h, w], "counts": [int(c) for c in counts]}
     chars = []

@@ -198,7 +198,8 @@ class NativeAugmenter(Augmenter):
             parts.append(f"hue_saturation={self.hue_saturation:g} (±{self.hue}, ±{self.saturation})")
         if self.affine:
             parts.append(f"affine={self.affine:g} (scale {self.scale[0]:g}-{self.scale[1]:g}, rotate "
-                         f"{self.rotate[0]:g}-{self.rotate[1]:g}°, translate {self.translate[0]:g}-{self.translate[1]:g})")
+                         f"{self.rotate[0]:g}-{self.rotate[1]:g}°, "
+                         f"translate {self.translate[0]:g}-{self.translate[1]:g})")
         if self.flip_index is not None:
             parts.append(f"flip_index=<{len(self.flip_index)} keypoints>")
         return f"NativeAugmenter({', '.join(parts)})"

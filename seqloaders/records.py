@@ -183,9 +183,7 @@ class Sample:
             return False
         if (self.keypoints is None) != (other.keypoints is None):
             return False
-        if self.keypoints is not None and not np.array_equal(self.keypoints, other.keypoints):
-            return False
-        return True
+        return not (self.keypoints is not None and not np.array_equal(self.keypoints, other.keypoints))
 
     __hash__ = None  # type: ignore[assignment]
 

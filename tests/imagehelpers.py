@@ -9,7 +9,8 @@ import numpy as np
 def write_jpeg(path, image_rgb, quality=95, exif_orientation=None):
     """Write an RGB uint8 array as JPEG (with an EXIF orientation tag if asked) and return the bytes."""
     if exif_orientation is None:
-        ok, data = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+        _ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
         data = data.tobytes()
     else:
         import io

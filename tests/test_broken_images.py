@@ -230,7 +230,7 @@ def test_non_ascii_file_names_load(tmp_path):
     assert [os.path.basename(s.image) for s in samples] == names
     seq = sl.DetectionSequence(samples, batch_size=len(names), image_size=(48, 80), encoder=sl.GridEncoder(4),
                                shuffle=False, threads=1)
-    x, y = seq[0]
+    x, _y = seq[0]
     assert x.shape == (len(names), 48, 80, 3)
     for image in x:
         assert_close((image * 255).round().astype(np.uint8), blocks(), 6)
@@ -303,7 +303,7 @@ def test_skip_keeps_batches_whole_and_reports_each_file(tmp_path):
         assert message.startswith("ImageError: ") and reason in message and name in message, message
     assert report.skipped[str(tmp_path / "missing.jpg")].startswith("FileNotFoundError")
     assert report.skip_events >= 2 * len(report.skipped) and str(len(report.skipped)) in str(report)
-    with pytest.raises(sl.SampleError, match="empty.jpg") as info:
+    with pytest.raises(sl.SampleError, match=r"empty.jpg") as info:
         sl.DetectionSequence(samples, batch_size=4, image_size=(32, 32), encoder=sl.GridEncoder(4),
                              shuffle=False).load_batch(0)
     assert isinstance(info.value.__cause__, sl.ImageError)

@@ -78,7 +78,7 @@ def test_the_callback_needs_a_sequence():
 def test_model_fit_history_has_the_skips_counted_in_worker_processes(toy, tmp_path, workers):
     import keras
 
-    samples, bad = _samples_with_bad_images(toy, tmp_path)
+    samples, _bad = _samples_with_bad_images(toy, tmp_path)
     seq = _make(samples, augment="detection", **workers)
     callback = sl.LoadReportCallback(seq)
     keras.utils.set_random_seed(0)

@@ -20,7 +20,7 @@ CSV_COLUMNS = '{"image": "image", "boxes": ["xmin", "ymin", "xmax", "ymax"], "la
 
 def _png(path, image):
     os.makedirs(os.path.dirname(str(path)), exist_ok=True)
-    ok, data = cv2.imencode(".png", image)
+    _ok, data = cv2.imencode(".png", image)
     path.write_bytes(data.tobytes())
 
 

@@ -320,7 +320,7 @@ def test_idle_workers_killed_end_the_next_batch_in_an_error_and_leave_nothing(tm
     assert isinstance(error, sl.WorkerError) and "was killed by SIGKILL" in str(error), repr(error)
     assert error.exitcode == -signal.SIGKILL and error.pid in {w.pid for w in workers}
     assert took < 2.0, f"the error came {took:.1f} s after the kill"
-    x, y = loader.batch(0, 3)  # a new pool
+    x, _y = loader.batch(0, 3)  # a new pool
     np.testing.assert_array_equal(x, expected[0])
     loader.close()
     left = _wait_gone([c for c in me.children(recursive=True) if c.pid not in before

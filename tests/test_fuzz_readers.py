@@ -448,7 +448,7 @@ def test_a_yaml_alias_bomb_is_refused_without_expanding_it(tmp_path):
         base = {"names": "[x]", "train": "images", "path": "."}
         base[key] = "*i"
         path.write_text("\n".join(levels) + "\n" + "".join(f"{k}: {v}\n" for k, v in base.items()))
-        peak, value = _peak(lambda: sl.read_yolo(path))
+        peak, value = _peak(lambda path=path: sl.read_yolo(path))
         assert isinstance(value, sl.AnnotationError), value
         assert f"bomb_{key}.yaml:" in str(value) and repr(key) in str(value)
         assert peak < _bound(path.stat().st_size)

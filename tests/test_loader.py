@@ -144,9 +144,9 @@ def test_skipped_samples_are_counted_the_same_with_processes(toy, tmp_path):
 def test_an_exception_in_a_worker_arrives_with_its_traceback_and_the_sample(toy):
     samples = _samples(toy)
     bad = samples[7].image
-    with _loader(samples, shuffle=False, augment=FailingAugmenter(bad), processes=2) as loader:
-        with pytest.raises(sl.SampleError) as info:
-            list(loader.iter_epoch(0))
+    with _loader(samples, shuffle=False, augment=FailingAugmenter(bad), processes=2) as loader, \
+            pytest.raises(sl.SampleError) as info:
+        list(loader.iter_epoch(0))
     error = info.value
     assert (error.image, error.batch, error.epoch) == (bad, 1, 0)
     assert "ZeroDivisionError: augmenter bug" in str(error)

@@ -16,7 +16,8 @@ GEOMETRY_ONLY = {"brightness_contrast": 0.0, "hue_saturation": 0.0}
 def fixed(flip=0.0, scale=1.0, rotate=0.0, translate=0.0, **kwargs):
     """An augmenter that always applies exactly the given geometry (and nothing else unless asked)."""
     options = dict(GEOMETRY_ONLY, flip=flip, scale=(scale, scale), rotate=(rotate, rotate),
-                   translate=(translate, translate), affine=1.0 if (scale, rotate, translate) != (1.0, 0.0, 0.0) else 0.0)
+                   translate=(translate, translate),
+                   affine=1.0 if (scale, rotate, translate) != (1.0, 0.0, 0.0) else 0.0)
     options.update(kwargs)
     return sl.NativeAugmenter(**options)
 
@@ -207,10 +208,10 @@ def test_bad_options_are_refused(bad, match):
 
 def test_lazy_masks_and_wrong_flip_index_name_the_image():
     image, sample = painted()
-    with pytest.raises(ValueError, match="img.jpg.*lazy"):
+    with pytest.raises(ValueError, match=r"img.jpg.*lazy"):
         run(fixed(flip=1.0), image, sample.replace(masks=["polygon"]))
     kp = np.zeros((1, 3, 3), np.float32)
-    with pytest.raises(ValueError, match="img.jpg.*flip_index has 2"):
+    with pytest.raises(ValueError, match=r"img.jpg.*flip_index has 2"):
         run(fixed(flip=1.0, flip_index=(1, 0)), image, sample.replace(keypoints=kp))
 
 

@@ -74,14 +74,14 @@ class ShiftedGridEncoder(sl.GridEncoder):
 
 
 def test_grid_preview_draws_boxes_and_occupied_cells_on_the_input_pixels(boxed, tmp_path):
-    image, samples = boxed
+    _image, samples = boxed
     seq = _sequence(samples, sl.GridEncoder(grid_size=4))
     path = preview_sequence(seq, tmp_path / "out" / "grid.png", columns=2)
     mosaic = _read_rgb(path)
     assert mosaic.shape == (64, 128, 3)  # 2 tiles of 64x64 side by side
     tile = mosaic[:, :64]
     np.testing.assert_array_equal(mosaic[:, 64:], tile)
-    x0, y0, x1, y1 = BOX
+    x0, _y0, x1, y1 = BOX
     green = tuple(int(c) for c in PALETTE[0])
     for x, y in ((x0, 32), (x1 - 1, 32), (24, y1 - 1)):  # left, right and bottom edges of the known box
         assert tuple(tile[y, x]) == green, (x, y)
@@ -164,7 +164,7 @@ def test_keypoints_and_skeleton_from_a_sequence(tmp_path):
 
 
 def test_anchor_cells_and_classification_text(boxed):
-    image, samples = boxed
+    _image, samples = boxed
     anchors = AnchorGridEncoder([[(32, 32)]], strides=[16], num_classes=1, image_size=(64, 64))
     seq = _sequence(samples, anchors)
     x, y = seq[0]

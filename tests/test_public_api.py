@@ -85,7 +85,8 @@ def test_cli_commands_that_need_no_model_do_not_load_keras(toy):
 
     code = ("import sys\n"
             "from seqloaders.cli import main\n"
-            f"assert main(['inspect', 'widerface', {str(toy.annotations)!r}, '--images-dir', {str(toy.images)!r}]) == 0\n"
+            f"assert main(['inspect', 'widerface', {str(toy.annotations)!r},"
+            f" '--images-dir', {str(toy.images)!r}]) == 0\n"
             f"assert main(['check', 'widerface', {str(toy.annotations)!r}, '--images-dir', {str(toy.images)!r}]) == 0\n"
             "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -81,9 +81,9 @@ def test_block_parser_reads_markers_languages_and_lines():
         ("shell", 4, "Title", None, 0), ("python", 10, "Part", "needs the (real) data", 0),
         ("shell", 17, "Part", None, 1)]
     assert blocks[1].code == "x = 1\n"
-    with pytest.raises(ValueError, match="README.md:1: a skip marker needs a reason"):
+    with pytest.raises(ValueError, match=r"README.md:1: a skip marker needs a reason"):
         read_blocks("<!-- readme-test: skip -->\n```python\nx\n```\n")
-    with pytest.raises(ValueError, match="README.md:1: a readme-test marker must come right before a fence"):
+    with pytest.raises(ValueError, match=r"README.md:1: a readme-test marker must come right before a fence"):
         read_blocks("<!-- readme-test: skip (x) -->\ntext\n```python\nx\n```\n")
     with pytest.raises(ValueError, match="unclosed code fence"):
         read_blocks("```python\nx\n")

@@ -111,7 +111,7 @@ def test_every_reader_gives_the_same_samples_from_the_bucket(formats, name):
 
 
 def test_relative_csv_boxes_read_image_sizes_from_the_bucket(s3, formats):
-    root, toys = formats
+    _root, toys = formats
     toy = toys["csv"]
     local = sl.read("csv", toy.path, **toy.options)
     rows = ["image,cx,cy,w,h,label"]
@@ -135,7 +135,7 @@ def test_relative_csv_boxes_read_image_sizes_from_the_bucket(s3, formats):
 
 def test_a_missing_object_raises_file_not_found_naming_the_url(s3, wider):
     url = f"{BUCKET}/wider/no_such_file.txt"
-    with pytest.raises(FileNotFoundError, match="no_such_file.txt") as info:
+    with pytest.raises(FileNotFoundError, match=r"no_such_file.txt") as info:
         sl.read_wider_face(url)
     assert info.value.filename == url
     with pytest.raises(FileNotFoundError, match="nothing_here"):
@@ -147,18 +147,18 @@ def test_a_missing_object_raises_file_not_found_naming_the_url(s3, wider):
     with pytest.raises(FileNotFoundError, match="tfrecord"):
         TFRecordSource(f"{BUCKET}/no_shards/train-*.tfrecord")
     # a sample whose image is missing in the bucket: the Sequence's error policy sees FileNotFoundError
-    toy, annotations, images = wider
+    _toy, annotations, images = wider
     samples = sl.read_wider_face(annotations, images)
     broken = [samples[0].replace(image=f"{images}/missing.jpg")]
     seq = sl.DetectionSequence(broken, batch_size=1, image_size=(32, 32), encoder=sl.GridEncoder(grid_size=2),
                                storage=sl.FsspecStorage(cache_bytes=0))
-    with pytest.raises(sl.SampleError, match="missing.jpg") as err:
+    with pytest.raises(sl.SampleError, match=r"missing.jpg") as err:
         seq[0]
     assert isinstance(err.value.__cause__, FileNotFoundError)
 
 
 def test_tfrecord_shards_from_the_bucket_give_the_same_batches(s3, wider, tmp_path, monkeypatch):
-    toy, annotations, images = wider
+    toy, _annotations, _images = wider
     samples = sl.read_wider_face(toy.annotations, toy.images)
     write_tfrecords(samples, tmp_path / "shards", num_shards=3, workers=1, progress=False)
     remote_dir = s3.upload(str(tmp_path / "shards"), f"{BUCKET}/shards")

@@ -134,10 +134,10 @@ def test_missing_and_corrupt_images_raise_with_the_file_name(toy, tmp_path):
     bad.write_bytes(b"\xff\xd8garbage")
     samples = [sl.Sample(str(tmp_path / "missing.jpg")), sl.Sample(str(bad))]
     seq = make_seq(samples, batch_size=1, shuffle=False)
-    with pytest.raises(sl.SampleError, match="missing.jpg.*FileNotFoundError") as info:
+    with pytest.raises(sl.SampleError, match=r"missing.jpg.*FileNotFoundError") as info:
         seq[0]
     assert isinstance(info.value.__cause__, FileNotFoundError)
-    with pytest.raises(sl.SampleError, match="corrupt.jpg.*ImageError"):
+    with pytest.raises(sl.SampleError, match=r"corrupt.jpg.*ImageError"):
         seq[1]
 
 
@@ -151,7 +151,7 @@ def test_skip_keeps_the_batch_shape_and_reports(toy, tmp_path):
     report = seq.report()
     assert list(report.skipped) == [missing] and "FileNotFoundError" in report.skipped[missing]
     assert report.skip_events == 1
-    images, out = seq.load_batch(0)
+    _images, out = seq.load_batch(0)
     assert out[3].image == samples[4].image  # replaced by the next sample of the epoch
     with pytest.warns(UserWarning, match="skipping .*gone.jpg"):
         make_seq(samples, batch_size=24, shuffle=False, on_error="warn")[0]
@@ -302,7 +302,7 @@ def test_read_ahead_raises_an_error_at_its_own_batch(toy, tmp_path):
     samples[7] = sl.Sample(str(tmp_path / "gone.jpg"))
     seq = make_seq(samples, shuffle=False)  # batch 1 (samples 5-9) is built while batch 0 is used
     assert seq[0][0].shape[0] == 5
-    with pytest.raises(sl.SampleError, match="gone.jpg"):
+    with pytest.raises(sl.SampleError, match=r"gone.jpg"):
         seq[1]
     assert seq.report().skip_events == 0
 

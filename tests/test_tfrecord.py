@@ -113,7 +113,7 @@ def test_formats_the_schema_cannot_hold_are_converted(tmp_path):
     cv2.imwrite(bmp, image)
     png16 = write_png(tmp_path / "b.png", image.astype(np.uint16) * 257)
     smooth = cv2.resize(image[:2, :3], (30, 20), interpolation=cv2.INTER_LINEAR)  # JPEG-friendly content
-    ok, jpg = cv2.imencode(".jpg", smooth, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    _ok, jpg = cv2.imencode(".jpg", smooth, [cv2.IMWRITE_JPEG_QUALITY, 95])
     # an EXIF orientation 6 (rotate 90° clockwise): TensorFlow ignores it, so the writer applies it
     exif = (b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x01\x00" + b"\x12\x01\x03\x00\x01\x00\x00\x00\x06\x00\x00\x00"
             + b"\x00\x00\x00\x00")

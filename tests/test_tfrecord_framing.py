@@ -38,7 +38,7 @@ def test_framing_is_byte_identical_to_tensorflows_writer(tmp_path):
             w.write(p)
     with open(path, "rb") as f:
         assert f.read() == b"".join(encode_record(p) for p in payloads)
-    offsets, sizes = scan_records(path)
+    _offsets, sizes = scan_records(path)
     assert sizes.tolist() == [len(p) + 16 for p in payloads]
     assert list(iter_records(path)) == payloads
 
@@ -58,7 +58,7 @@ def _flip(path, offset):
 def test_flipped_data_byte_names_shard_and_record(tmp_path, toy):
     report = _write(tmp_path, toy)
     shard = report.shards[1]
-    offsets, sizes = read_index(index_path(shard))
+    offsets, _sizes = read_index(index_path(shard))
     _flip(shard, int(offsets[2]) + 200)  # inside the data of record 2
     source = TFRecordSource(report.pattern)
     source[0]  # records before it are fine

@@ -92,7 +92,7 @@ def _od_api_example(tf_image, fmt, boxes=None, labels=None, texts=None, extra=No
 def _image(tmp_path, name, size, ext):
     rng = np.random.default_rng(len(name))
     image = cv2.resize(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8), size[::-1])
-    ok, buf = cv2.imencode(ext, image)
+    _ok, buf = cv2.imencode(ext, image)
     return {"name": name, "size": size, "data": buf.tobytes()}
 
 
@@ -135,12 +135,12 @@ def test_tfrecord_dataset_gives_the_same_samples_as_the_source(tmp_path, toy):
     samples = sl.read_wider_face(toy.annotations, toy.images)[:6]
     rng = np.random.default_rng(0)
     png = tmp_path / "p.png"
-    ok, buf = cv2.imencode(".png", rng.integers(0, 256, (21, 33, 3), dtype=np.uint8))
+    _ok, buf = cv2.imencode(".png", rng.integers(0, 256, (21, 33, 3), dtype=np.uint8))
     png.write_bytes(buf.tobytes())
     xy = rng.uniform(0, 20, (2, 2, 2))
     extra = sl.Sample(str(png), boxes=np.concatenate([xy.min(1), xy.max(1)], 1), labels=[0, 0],
                       attributes={name: [1, 2] for name in sl.WIDER_FACE_ATTRIBUTES})
-    report = write_tfrecords(list(samples) + [extra], tmp_path / "out", num_shards=2, class_names=["face"])
+    report = write_tfrecords([*list(samples), extra], tmp_path / "out", num_shards=2, class_names=["face"])
     source = TFRecordSource(report.pattern)
     rows = list(tfrecord_dataset(report.pattern).as_numpy_iterator())
     assert len(rows) == len(source) == 7
@@ -163,7 +163,7 @@ def test_tfrecord_dataset_gives_the_same_samples_as_the_source(tmp_path, toy):
 
 
 def test_tfrecord_dataset_with_keypoints(tmp_path):
-    ok, buf = cv2.imencode(".png", np.zeros((10, 16, 3), np.uint8))
+    _ok, buf = cv2.imencode(".png", np.zeros((10, 16, 3), np.uint8))
     path = tmp_path / "k.png"
     path.write_bytes(buf.tobytes())
     keypoints = [[[1.3, 2.7, 2], [5.1, 8.9, 0]]]

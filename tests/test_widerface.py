@@ -70,7 +70,7 @@ def test_registered_by_name(tmp_path):
     samples = sl.read("widerface", write(tmp_path, VALID), images_dir="")
     assert len(samples) == 3
     assert "widerface" in sl.available_formats()
-    with pytest.raises(ValueError, match="unknown format 'widerfac'; available: .*widerface"):
+    with pytest.raises(ValueError, match=r"unknown format 'widerfac'; available: .*widerface"):
         sl.read("widerfac", "x")
 
 

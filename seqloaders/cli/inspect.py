@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     report = getattr(samples, "report", None)
     skipped = list(report.skipped) if report is not None else []
     print(summary.to_text(args.max_findings))
-    for line, message in skipped:
+    for _line, message in skipped:
         print(f"  error skipped entry: {message}")
     if args.json:
         payload = {

@@ -336,7 +336,8 @@ class HeatmapEncoder(TargetEncoder):
         return Decoded(keypoints=keypoints[None], scores=scores, legacy=(keypoints, scores))
 
     def preview_layers(self, heatmaps: np.ndarray, image_size: tuple[int, int], threshold: float = 0.5) -> dict:
-        """What ``seqloaders preview`` draws: the heatmaps' maximum, and every local peak (a model's may hold several)."""
+        """What ``seqloaders preview`` draws: the heatmaps' maximum, and every local peak (a model's may hold
+        several)."""
         heatmaps = np.asarray(heatmaps, np.float32)
         return {"heatmap": heatmaps.max(axis=-1), "keypoints": heatmap_peaks(heatmaps, image_size, threshold)}
 

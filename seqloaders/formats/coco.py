@@ -82,7 +82,7 @@ def _json_limit_error(text: str, exc: Exception, path: str) -> AnnotationError:
     """Word a JSON error that ``json`` reports without a position, finding the line ourselves."""
     if isinstance(exc, RecursionError):
         depth, pos = 0, 0
-        for pos, char in enumerate(text):  # the first place nested deeper than 1,000 (strings not skipped)
+        for pos, char in enumerate(text):  # noqa: B007 (pos is used after the loop)  the first place nested deeper than 1,000 (strings not skipped)
             depth += (char in "[{") - (char in "]}")
             if depth > 1000:
                 break
@@ -297,9 +297,9 @@ def parse_coco(
                 size = (h, w)
             image = join_image_path(root, file_name, allow_outside_root)
         except ValueError as exc:
-            if isinstance(img, Mapping) and (_is_int(img.get("id")) or isinstance(img.get("id"), str)):
-                if img.get("id") not in sizes:
-                    bad_images.add(img.get("id"))
+            if isinstance(img, Mapping) and (_is_int(img.get("id")) or isinstance(img.get("id"), str)) \
+                    and img.get("id") not in sizes:
+                bad_images.add(img.get("id"))
             handle_error(where.error("images", i, img, str(exc)), on_error, report)
             continue
         sizes[image_id] = size

@@ -373,7 +373,7 @@ class Loader:
                 built = self._take(epoch, index)
         except (SampleError, WorkerError) as exc:
             # raised again from here, without the loader's frames (see errors.py); its cause stays
-            raise leave_loader(exc)
+            raise leave_loader(exc)  # noqa: B904 (leave_loader keeps the cause)
         self._deliver(epoch, index, built)
         return built.x, built.y
 

@@ -173,10 +173,9 @@ def parse_index(text: bytes, shard_size: int | None = None) -> tuple[np.ndarray,
         return None
     values = values.reshape(-1, 2)
     offsets, sizes = values[:, 0].copy(), values[:, 1].copy()
-    if len(offsets):
-        if offsets[0] != 0 or (sizes < HEADER_SIZE + FOOTER_SIZE).any() \
-                or (offsets[1:] != offsets[:-1] + sizes[:-1]).any():
-            return None
+    if len(offsets) and (offsets[0] != 0 or (sizes < HEADER_SIZE + FOOTER_SIZE).any()
+                         or (offsets[1:] != offsets[:-1] + sizes[:-1]).any()):
+        return None
     end = int(offsets[-1] + sizes[-1]) if len(offsets) else 0
     if shard_size is not None and end != shard_size:
         return None
@@ -201,7 +200,7 @@ def scan_records(path: str, f: BinaryIO | None = None) -> tuple[np.ndarray, np.n
     """
     own = f is None
     if own:
-        f = open(path, "rb")
+        f = open(path, "rb")  # noqa: SIM115 (closed in the finally below, when we opened it)
     try:
         size = os.fstat(f.fileno()).st_size
         offsets: list[int] = []

@@ -68,7 +68,7 @@ class EncoderConformance:
 
     def colliding_sample(self) -> sl.Sample:
         """Two boxes with the same centre, and more boxes than a small layout has room for."""
-        h, w = self.image_size
+        _h, w = self.image_size
         boxes = [[40, 24, 56, 40], [38, 22, 58, 42]] + [[x, 2, x + 6, 8] for x in range(2, w - 8, 9)]
         labels = [i % self.num_classes for i in range(len(boxes))]
         return self._with_targets(sl.Sample("colliding.jpg", boxes=np.array(boxes, np.float32), labels=labels,

@@ -115,7 +115,7 @@ def test_round_trip_exact_and_dict_output():
     boxes = np.array([[4, 4, 12, 12], [0, 0, 30, 34], [40, 40, 56, 56]], np.float32)
     y = enc.encode_batch([make(boxes, [1, 0, 1]), make([])], (64, 64))
     assert set(y) == {"p3", "p4"} and y["p3"].shape == (2, 8, 8, 2, 7)
-    got, scores, labels = enc.decode({k: v[0] for k, v in y.items()})
+    got, _scores, labels = enc.decode({k: v[0] for k, v in y.items()})
     order = np.lexsort(got.T[::-1])
     np.testing.assert_allclose(got[order], boxes[np.lexsort(boxes.T[::-1])], atol=1e-4)
     assert sorted(labels.tolist()) == [0, 1, 1]

@@ -32,11 +32,11 @@ def test_label_from_boxes_when_meta_is_absent():
     assert sample_label(make([2])) == 2  # one box
     assert sample_label(make([1, 1, 1])) == 1  # several objects of one class
     assert sample_label(make([1, 2], label=0)) == 0  # meta wins
-    with pytest.raises(sl.EncodingError, match="img.jpg: no image label in meta\\['label'\\] and no boxes"):
+    with pytest.raises(sl.EncodingError, match=r"img.jpg: no image label in meta\['label'\] and no boxes"):
         sample_label(make())
     with pytest.raises(sl.EncodingError, match="boxes of 2 classes \\[1, 2\\]"):
         sample_label(make([1, 2, 1]))
-    with pytest.raises(sl.EncodingError, match="no image label in meta\\['label'\\]$"):
+    with pytest.raises(sl.EncodingError, match=r"no image label in meta\['label'\]$"):
         sample_label(make([1]), from_boxes=False)
     assert sample_label(make(category=4), key="category") == 4
 

@@ -89,7 +89,8 @@ def small_d_fine():
     """A D-FINE of random weights: a 4-stage HGNetV2 of 8-64 channels, 10 queries, one decoder layer."""
     hgnet = keras_hub.models.HGNetV2Backbone(
         stem_channels=[3, 8, 8],
-        stackwise_stage_filters=[[8, 8, 16, 1, 1, 3], [16, 8, 32, 1, 1, 3], [32, 16, 64, 1, 1, 3], [64, 16, 64, 1, 1, 3]],
+        stackwise_stage_filters=[[8, 8, 16, 1, 1, 3], [16, 8, 32, 1, 1, 3], [32, 16, 64, 1, 1, 3],
+                                 [64, 16, 64, 1, 1, 3]],
         apply_downsample=[False, True, True, True], use_lightweight_conv_block=[False, False, True, True],
         depths=[1, 1, 1, 1], hidden_sizes=[16, 32, 64, 64], embedding_size=8, use_learnable_affine_block=True,
         hidden_act="relu", image_shape=(SIZE, SIZE, 3), out_features=["stage3", "stage4"])

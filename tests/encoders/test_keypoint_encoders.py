@@ -89,7 +89,7 @@ def test_heatmap_empty_image_and_missing_keypoints():
     stats = {}
     hm = enc.encode_batch([make(None), make(np.zeros((0, 17, 3))), make(np.zeros((0, 0, 3)))], (32, 32), stats)
     assert hm.shape == (3, 8, 8, 17) and not hm.any() and stats["keypoints_not_encoded"] == 0
-    with pytest.raises(sl.EncodingError, match="img.jpg: HeatmapEncoder needs sample.keypoints.*2 boxes"):
+    with pytest.raises(sl.EncodingError, match=r"img.jpg: HeatmapEncoder needs sample.keypoints.*2 boxes"):
         enc.encode_sample(make(None, boxes=[[0, 0, 4, 4], [1, 1, 5, 5]]), (32, 32))
     with pytest.raises(sl.EncodingError, match=r"expects keypoints of shape \(N, 17, 3\), got \(1, 2, 3\)"):
         enc.encode_sample(make(np.zeros((1, 2, 3))), (32, 32))

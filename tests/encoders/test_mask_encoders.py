@@ -69,13 +69,13 @@ def test_semantic_background_offset_empty_and_uint8_masks():
 
 def test_semantic_errors():
     enc = SemanticMaskEncoder(num_classes=3)
-    with pytest.raises(sl.EncodingError, match="needs sample.masks as an \\(N, H, W\\) array.*2 boxes and no masks"):
+    with pytest.raises(sl.EncodingError, match=r"needs sample.masks as an \(N, H, W\) array.*2 boxes and no masks"):
         enc.encode_sample(make(None, [1, 2]), (4, 5))
     with pytest.raises(sl.EncodingError, match="got list \\(a lazy mask source\\)"):
         enc.encode_sample(sl.Sample("img.jpg", boxes=[[0, 0, 1, 1]], labels=[1], masks=[[0, 0, 1, 0, 1, 1]]), (4, 5))
-    with pytest.raises(sl.EncodingError, match="expects masks of shape \\(2, 8, 10\\).*got \\(2, 4, 5\\)"):
+    with pytest.raises(sl.EncodingError, match=r"expects masks of shape \(2, 8, 10\).*got \(2, 4, 5\)"):
         enc.encode_sample(make([A, B], [1, 2]), (8, 10))
-    with pytest.raises(sl.EncodingError, match="class 3 .* out of range for num_classes=3"):
+    with pytest.raises(sl.EncodingError, match=r"class 3 .* out of range for num_classes=3"):
         enc.encode_sample(make([A], [3]), (4, 5))
     with pytest.raises(ValueError, match="ignore_index=1 is one of the 3 classes"):
         SemanticMaskEncoder(3, ignore_index=1)

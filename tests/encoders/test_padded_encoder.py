@@ -103,7 +103,7 @@ def test_pure_functions_and_errors():
     assert boxes.shape == (0, 4) and labels.shape == (0,)
     with pytest.raises(ValueError, match="max_boxes must be >= 1"):
         PaddedBoxEncoder(max_boxes=0)
-    with pytest.raises(ValueError, match="unknown box format 'xyz'; available: xyxy.*yxyx"):
+    with pytest.raises(ValueError, match=r"unknown box format 'xyz'; available: xyxy.*yxyx"):
         PaddedBoxEncoder(box_format="xyz")
     with pytest.raises(ValueError, match="overflow must be one of"):
         PaddedBoxEncoder(overflow="random")

@@ -39,7 +39,7 @@ def test_default_classes_are_the_sorted_folders_and_hidden_files_are_skipped(tmp
 
 def test_missing_class_folder(tmp_path):
     write_toy_class_folders(tmp_path, num_images=4)
-    with pytest.raises(FileNotFoundError, match="class folders missing .*: cow"):
+    with pytest.raises(FileNotFoundError, match=r"class folders missing .*: cow"):
         read_class_folders(tmp_path, class_names=["person", "cow"])
     with pytest.raises(FileNotFoundError):
         read_class_folders(tmp_path / "nothing")

@@ -59,7 +59,7 @@ def test_relative_boxes_with_size_columns():
 def test_relative_boxes_read_sizes_from_image_headers(tmp_path):
     import cv2
 
-    ok, data = cv2.imencode(".png", np.zeros((50, 80, 3), np.uint8))
+    _ok, data = cv2.imencode(".png", np.zeros((50, 80, 3), np.uint8))
     (tmp_path / "a.png").write_bytes(data.tobytes())
     (tmp_path / "boxes.csv").write_text("file,x,y,w,h,cls\na.png,0.25,0.5,0.5,0.5,3\n")
     samples = read_csv(tmp_path / "boxes.csv", {"image": "file", "boxes": ["x", "y", "w", "h"], "label": "cls"},

@@ -31,7 +31,7 @@ def _write(root, broken=False):
     rows = [("a.jpg", [[1, 2, 11, 12, "cat"], [20, 5, 30, 25, "dog"]]), ("b.jpg", []), ("c.jpg", [[0, 0, 8, 8, "dog"]])]
     lines, samples = [], []
     for name, boxes in rows:
-        ok, data = cv2.imencode(".jpg", np.zeros((32, 40, 3), np.uint8))
+        _ok, data = cv2.imencode(".jpg", np.zeros((32, 40, 3), np.uint8))
         os.makedirs(os.path.join(root, "images"), exist_ok=True)
         with open(os.path.join(root, "images", name), "wb") as f:
             f.write(data.tobytes())

@@ -14,7 +14,7 @@ from .conformance import Broken, FormatConformance
 
 def _png(path, array):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    ok, data = cv2.imencode(".png", array)
+    _ok, data = cv2.imencode(".png", array)
     with open(path, "wb") as f:
         f.write(data.tobytes())
 
@@ -69,7 +69,7 @@ def test_rgba_and_16_bit_mask_files(tmp_path):
     _png(str(tmp_path / "deep.png"), deep)
     assert np.argwhere(read_mask_file(tmp_path / "deep.png")).tolist() == [[3, 0]]
     (tmp_path / "junk.png").write_bytes(b"not a png")
-    with pytest.raises(ValueError, match="junk.png: cannot decode"):
+    with pytest.raises(ValueError, match=r"junk.png: cannot decode"):
         read_mask_file(tmp_path / "junk.png")
 
 

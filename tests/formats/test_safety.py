@@ -167,7 +167,7 @@ def test_image_paths_leaving_the_root_are_refused_unless_allowed(tree, fmt):
     escapes = dict(ESCAPES, **{"absolute path": str(outside / "secret.jpg")})
     for kind, name in escapes.items():
         path, options = _write_annotation(fmt, data, images, name)
-        with pytest.raises(sl.AnnotationError, match="leaves the images root|symbolic link") as info:
+        with pytest.raises(sl.AnnotationError, match=r"leaves the images root|symbolic link") as info:
             sl.read(fmt, path, **options)
         assert info.value.path == path and "allow_outside_root=True" in str(info.value), kind
         samples = sl.read(fmt, path, allow_outside_root=True, **options)

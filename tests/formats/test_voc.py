@@ -111,7 +111,7 @@ def test_image_set_reads_only_the_listed_ids(toy):
     val = read_voc(toy.path, image_set="val", class_names=TOY_CLASSES)
     assert [os.path.basename(s.image) for s in train] == [os.path.basename(s.image) for s in toy.samples[0::2]]
     assert len(val) == 4 and train.report.path.endswith("train.txt")
-    with pytest.raises(FileNotFoundError, match="image set 'test' not found.*available: train, val"):
+    with pytest.raises(FileNotFoundError, match=r"image set 'test' not found.*available: train, val"):
         read_voc(toy.path, image_set="test")
 
 

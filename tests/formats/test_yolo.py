@@ -142,7 +142,7 @@ def test_segment_masks_are_the_polygons_rendered_by_pycocotools(toy):
 def test_image_sizes_come_from_headers_and_other_formats_are_decoded(tmp_path):
     images = tmp_path / "images"
     images.mkdir()
-    ok, bmp = cv2.imencode(".bmp", np.zeros((30, 40, 3), np.uint8))
+    _ok, bmp = cv2.imencode(".bmp", np.zeros((30, 40, 3), np.uint8))
     (images / "a.bmp").write_bytes(bmp.tobytes())
     (tmp_path / "labels").mkdir()
     (tmp_path / "labels" / "a.txt").write_text("0 0.5 0.5 1 1\n")
