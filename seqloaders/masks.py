@@ -28,6 +28,7 @@ __all__ = [
     "MaskFiles",
     "MaskSource",
     "SegmentationMasks",
+    "box_polygon",
     "decode_masks",
     "encode_rle",
     "mask_boxes",
@@ -244,6 +245,18 @@ def read_mask_file(path: str | os.PathLike, storage_options: Mapping[str, Any] |
 
     path = os.fspath(path)
     return decode_mask(files.read_bytes(path, storage_options), path=path)
+
+
+def box_polygon(box: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The polygon of an XYXY box as pycocotools draws it (``frBbox``): for objects with a box and no
+    segmentation, so that their mask is the box.
+
+    Example:
+        >>> box_polygon([1, 2, 5, 4]).tolist()
+        [1.0, 2.0, 1.0, 4.0, 5.0, 4.0, 5.0, 2.0]
+    """
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return np.array([x0, y0, x0, y1, x1, y1, x1, y0], np.float64)
 
 
 def mask_boxes(masks: np.ndarray) -> np.ndarray:

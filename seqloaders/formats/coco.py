@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AnnotationError
-from ..masks import SegmentationMasks, rle_counts_from_string
+from ..masks import SegmentationMasks, box_polygon, rle_counts_from_string
 from ..records import ReadReport, Sample, SampleList
 from ..storage import files
 from ..storage.remote import attach_storage
@@ -357,7 +357,7 @@ def parse_coco(
                     keypoints[k, :len(a.keypoints)] = a.keypoints
         masks = None
         if has_masks and size is not None:
-            masks = SegmentationMasks([a.segmentation or ("polygon", [_box_polygon(a.box)]) for a in anns], size)
+            masks = SegmentationMasks([a.segmentation or ("polygon", [box_polygon(a.box)]) for a in anns], size)
         samples.append(Sample._trusted(
             image=image,
             boxes=boxes,
@@ -383,12 +383,6 @@ def parse_coco(
     result = finish(samples, report, class_names, on_error, meta)
     result.category_ids = tuple(category_ids)
     return result
-
-
-def _box_polygon(box: tuple[float, float, float, float]) -> np.ndarray:
-    """The polygon pycocotools draws for a box (``frBbox``), for objects without segmentation."""
-    x0, y0, x1, y1 = box
-    return np.array([x0, y0, x0, y1, x1, y1, x1, y0], np.float64)
 
 
 @register_format("coco")

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AnnotationError, ImageError
-from ..masks import SegmentationMasks
+from ..masks import SegmentationMasks, box_polygon
 from ..records import ReadReport, Sample, SampleList
 from ..storage import files
 from ..storage.remote import attach_storage
@@ -389,7 +389,7 @@ def read_yolo(
         if has_masks:
             polygons = lab.polygons or [None] * len(lab.boxes)
             masks = SegmentationMasks(
-                [("polygon", [p if p is not None else _box_polygon(b)]) for p, b in zip(polygons, lab.boxes)], size)
+                [("polygon", [p if p is not None else box_polygon(b)]) for p, b in zip(polygons, lab.boxes)], size)
         samples.append(Sample._trusted(image=image, boxes=lab.boxes, labels=lab.labels, image_size=size,
                                        attributes={}, keypoints=lab.keypoints, masks=masks,
                                        meta={"label_file": yolo_label_path(image)}))
@@ -412,7 +412,3 @@ def _label_text(label_file: str, storage_options: Mapping[str, Any] | None) -> s
     except (FileNotFoundError, IsADirectoryError):
         return ""
 
-
-def _box_polygon(box: np.ndarray) -> np.ndarray:
-    x0, y0, x1, y1 = (float(v) for v in box)
-    return np.array([x0, y0, x0, y1, x1, y1, x1, y0], np.float64)
