@@ -21,6 +21,9 @@ Writing (:func:`write_bytes`, :func:`upload`) is atomic on both routes: a local 
 to a temporary name and renamed; an object is one PUT (or one multipart upload, completed at the
 end), which a store makes visible only whole. A reader never sees a partial file or object.
 
+Path and URL arithmetic lives in :mod:`.urls`, the retry policy in :mod:`.retries`; their names are
+re-exported here, so ``files.join`` and ``files.call_with_retries`` keep working.
+
 Example:
     >>> from seqloaders.storage import files
     >>> files.is_url("s3://bucket/wider/train.txt"), files.is_url("/data/train.txt")
@@ -34,13 +37,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import posixpath
-import random
-import re
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+
+from .retries import (
+    DEFAULT_BACKOFF,
+    DEFAULT_RETRIES,
+    call_with_retries,
+    is_transient,
+    stop_retries_when,
+    translate_error,
+)
+from .urls import abspath, basename, dirname, is_url, join, normpath, split_scheme
 
 __all__ = [
     "INSTALL_HINT",
@@ -67,6 +76,7 @@ __all__ = [
     "read_text",
     "remove",
     "size",
+    "stop_retries_when",
     "upload",
     "write_bytes",
 ]
@@ -75,96 +85,7 @@ __all__ = [
 INSTALL_HINT = 'pip install "seqloaders[s3]"'
 
 _FS_MEMO: dict[tuple, Any] = {}
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
 _T = TypeVar("_T")
-
-#: Default number of retries of a transient error, and the first back-off in seconds.
-DEFAULT_RETRIES = 3
-DEFAULT_BACKOFF = 0.25
-_MAX_BACKOFF = 10.0
-
-
-def is_url(path: Any) -> bool:
-    """True when ``path`` is a URL (``scheme://...``, or an fsspec chain ``a::b://...``).
-
-    Windows drive letters (``C:\\data``) and plain paths are not URLs.
-
-    Example:
-        >>> is_url("gs://bucket/x.jpg"), is_url("simplecache::s3://b/x"), is_url("C:\\\\data")
-        (True, True, False)
-    """
-    if not isinstance(path, str):
-        if not isinstance(path, os.PathLike):
-            return False
-        path = os.fspath(path)
-        if not isinstance(path, str):
-            return False
-    if "://" not in path:  # the common case, a local path: one substring test
-        return False
-    return bool(_URL.match(path)) or "::" in path
-
-
-def _split(url: str) -> tuple[str, str]:
-    """``("s3://", "bucket/key")``: the scheme part (with any fsspec chain) and the path part."""
-    head, sep, tail = url.rpartition("://")
-    return head + sep, tail
-
-
-def join(base: str | os.PathLike, *parts: str) -> str:
-    """Join path parts: with ``/`` under a URL, with ``os.path.join`` for a local path.
-
-    Example:
-        >>> join("s3://bucket/data/", "images/a.jpg")
-        's3://bucket/data/images/a.jpg'
-    """
-    base = os.fspath(base)
-    if not is_url(base):
-        return os.path.join(base, *parts)
-    out = base
-    for part in parts:
-        part = part.replace("\\", "/")
-        if not part:
-            continue
-        out = out + part if out.endswith("/") else f"{out}/{part}"
-    return out
-
-
-def dirname(path: str | os.PathLike) -> str:
-    """The folder of a path or URL (``s3://b/x/a.txt`` → ``s3://b/x``)."""
-    path = os.fspath(path)
-    if not is_url(path):
-        return os.path.dirname(path)
-    scheme, rest = _split(path)
-    return scheme + posixpath.dirname(rest.rstrip("/"))
-
-
-def basename(path: str | os.PathLike) -> str:
-    """The last component of a path or URL."""
-    path = os.fspath(path)
-    if not is_url(path):
-        return os.path.basename(path)
-    return posixpath.basename(_split(path)[1].rstrip("/"))
-
-
-def normpath(path: str | os.PathLike) -> str:
-    """``os.path.normpath`` for local paths; for URLs, the part after ``://`` is normalised
-    with ``/`` (``s3://b/x/../y`` → ``s3://b/y``) and the scheme is kept."""
-    path = os.fspath(path)
-    if not is_url(path):
-        return os.path.normpath(path)
-    scheme, rest = _split(path)
-    query = ""
-    if scheme.startswith(("http://", "https://")) and "?" in rest:
-        rest, query = rest.split("?", 1)
-        query = "?" + query
-    norm = posixpath.normpath(rest) if rest else ""
-    return scheme + ("" if norm == "." else norm) + query
-
-
-def abspath(path: str | os.PathLike) -> str:
-    """``os.path.abspath`` for local paths; a URL is returned as is."""
-    path = os.fspath(path)
-    return path if is_url(path) else os.path.abspath(path)
 
 
 # -- fsspec -------------------------------------------------------------------------------------
@@ -195,7 +116,7 @@ def filesystem(url: str, storage_options: Mapping[str, Any] | None = None) -> tu
             message says what to install.
     """
     fsspec = _fsspec()
-    scheme = _split(url)[0]
+    scheme = split_scheme(url)[0]
     memo_key = None
     if scheme and "::" not in url:  # one file system per scheme and options: url_to_fs costs ~0.3 ms
         memo_key = (os.getpid(), scheme, repr(sorted((storage_options or {}).items())))
@@ -212,127 +133,6 @@ def filesystem(url: str, storage_options: Mapping[str, Any] | None = None) -> tu
             _FS_MEMO.clear()
         _FS_MEMO[memo_key] = fs
     return fs, inner
-
-
-# -- errors and retries -------------------------------------------------------------------------
-
-_PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError,
-              ImportError, ValueError, TypeError, KeyError)
-_TRANSIENT_ERRNO = {errno.EAGAIN, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNABORTED, errno.ECONNREFUSED,
-                    errno.EPIPE, errno.EBUSY, getattr(errno, "EREMOTEIO", 121)}
-_TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
-_TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestTimeout",
-                    "RequestTimeoutException", "ServiceUnavailable", "InternalError", "RequestLimitExceeded",
-                    "TooManyRequestsException", "ProvisionedThroughputExceededException", "BandwidthLimitExceeded"}
-_TRANSIENT_NAMES = ("Timeout", "ConnectionError", "ConnectionClosed", "ServerDisconnected", "ClientPayloadError",
-                    "ClientOSError", "IncompleteRead", "ProtocolError", "EndpointConnectionError",
-                    "ResponseStreamingError", "ChunkedEncodingError")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for errors worth retrying: connection failures, timeouts, HTTP 408/429/5xx and
-    throttling; never for a missing object, a refused permission or a bad request.
-
-    The exception and its causes are inspected (s3fs wraps botocore's errors in ``OSError``).
-    """
-    seen = 0
-    current: BaseException | None = exc
-    while current is not None and seen < 8:
-        if isinstance(current, _PERMANENT):
-            return False
-        if isinstance(current, (ConnectionError, TimeoutError)):
-            return True
-        if isinstance(current, OSError) and current.errno in _TRANSIENT_ERRNO:
-            return True
-        status = getattr(current, "status", None) or getattr(current, "status_code", None)
-        response = getattr(current, "response", None)
-        code = None
-        if isinstance(response, Mapping):
-            status = status or response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            code = response.get("Error", {}).get("Code")
-        if isinstance(status, int) and status in _TRANSIENT_STATUS:
-            return True
-        if code in _TRANSIENT_CODES:
-            return True
-        if any(marker in cls.__name__ for cls in type(current).__mro__ for marker in _TRANSIENT_NAMES):
-            return True
-        current = current.__cause__ or current.__context__
-        seen += 1
-    return False
-
-
-def _translate(exc: BaseException, url: str) -> BaseException:
-    """Local-file errors that name the URL (fsspec's messages name the bare key)."""
-    if isinstance(exc, FileNotFoundError):
-        return FileNotFoundError(errno.ENOENT, "no such file or object", url)
-    if isinstance(exc, PermissionError):
-        return PermissionError(errno.EACCES, f"permission denied ({exc}); check the credentials "
-                                             "(AWS_ACCESS_KEY_ID ..., or storage_options)", url)
-    if isinstance(exc, (IsADirectoryError, NotADirectoryError)):
-        return type(exc)(exc.errno, exc.strerror or str(exc), url)
-    return exc
-
-
-def call_with_retries(fn: Callable[[], _T], url: str, retries: int = DEFAULT_RETRIES,
-                      backoff: float = DEFAULT_BACKOFF, sleep: Callable[[float], None] = time.sleep) -> _T:
-    """Call ``fn()``, retrying transient errors with exponential back-off and jitter.
-
-    Args:
-        fn: the remote call.
-        url: named in errors.
-        retries: retries after the first attempt (0: none).
-        backoff: the first wait in seconds; it doubles every retry (up to 10 s), times a random
-            factor in [0.5, 1].
-        sleep: the wait function.
-
-    Returns:
-        What ``fn`` returns.
-
-    Raises:
-        FileNotFoundError, PermissionError: at once, naming ``url``.
-        OSError: the last transient error once the retries are used up, naming ``url`` and the
-            number of attempts.
-    """
-    attempt = 0
-    while True:
-        try:
-            return fn()
-        except Exception as exc:
-            if not is_transient(exc):
-                translated = _translate(exc, url)
-                if translated is exc:
-                    raise
-                raise translated from exc
-            if attempt >= retries:
-                raise OSError(errno.EIO, f"{type(exc).__name__}: {exc} (gave up after {attempt + 1} attempts; "
-                                         "the store is unreachable or overloaded, try again later or raise "
-                                         "retries)", url) from exc
-            stop = getattr(_RETRY_SCOPE, "stop", None)
-            wait = min(_MAX_BACKOFF, backoff * 2 ** attempt) * (0.5 + 0.5 * random.random())
-            if stop is not None and (stop.is_set() or stop.wait(wait)):
-                raise OSError(errno.ECANCELED, f"{type(exc).__name__}: {exc} (not retried: nobody waits for this "
-                                               "read any more)", url) from exc
-            if stop is None:
-                sleep(wait)
-            attempt += 1
-
-
-_RETRY_SCOPE = threading.local()
-
-
-@contextlib.contextmanager
-def stop_retries_when(stop: threading.Event):
-    """In this thread, :func:`call_with_retries` makes no further retry once ``stop`` is set.
-
-    Background reads (a loader's read-ahead) run in this scope, so that a closed loader does not
-    keep retrying a server that has gone away.
-    """
-    previous = getattr(_RETRY_SCOPE, "stop", None)
-    _RETRY_SCOPE.stop = stop
-    try:
-        yield
-    finally:
-        _RETRY_SCOPE.stop = previous
 
 
 # -- file operations ----------------------------------------------------------------------------
@@ -522,7 +322,7 @@ def glob(pattern: str | os.PathLike, storage_options: Mapping[str, Any] | None =
     pattern = os.fspath(pattern)
     if not is_url(pattern):
         return sorted(_glob.glob(pattern))
-    scheme, _ = _split(pattern)
+    scheme, _ = split_scheme(pattern)
     fs, inner = filesystem(pattern, storage_options)
     matches = call_with_retries(lambda: fs.glob(inner), pattern)
     out = []
@@ -558,7 +358,7 @@ def _write_error(exc: BaseException, url: str) -> BaseException:
     if isinstance(exc, FileNotFoundError):
         return FileNotFoundError(errno.ENOENT, "no such bucket or folder to write into; create the bucket (or "
                                                "folder) first, or check the URL", url)
-    return _translate(exc, url)
+    return translate_error(exc, url)
 
 
 def _call_write(fn: Callable[[], _T], url: str, retries: int, backoff: float) -> _T:
