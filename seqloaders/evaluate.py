@@ -23,29 +23,29 @@ The matching follows COCO's rules (the ``bbox`` evaluation with area range "all"
   positive;
 - precision is interpolated at 101 recall points (0, 0.01, ..., 1) and averaged; a class
   without counted ground truth has no AP (nan) and is left out of the means.
+
+This module holds the report and the evaluation; the array work (IoU, matching, precision) is in
+:mod:`seqloaders.matching`, the decoding of a model's output in :mod:`seqloaders.predictions`,
+and their public names are importable from here too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from .encoders.base import Decoded, target_of
-from .imageio import choose_reduction, decode_image, probe_image
+from .matching import RECALL_POINTS, accumulate_precision, box_overlaps, match_detections
+from .predictions import decode_predictions, predict_detections, to_source_pixels
 from .records import Sample
-from .resize import letterbox_geometry, target_content_size
 
-__all__ = ["COCO_IOU_THRESHOLDS", "RECALL_POINTS", "ClassScores", "DetectionReport", "decode_predictions",
-           "evaluate_detections", "predict_detections"]
+__all__ = ["COCO_IOU_THRESHOLDS", "RECALL_POINTS", "ClassScores", "DetectionReport", "box_overlaps",
+           "decode_predictions", "evaluate_detections", "predict_detections", "to_source_pixels"]
 
 #: COCO's IoU thresholds 0.50, 0.55, ..., 0.95.
 COCO_IOU_THRESHOLDS: tuple[float, ...] = tuple(np.round(np.linspace(0.5, 0.95, 10), 2).tolist())
-#: The 101 recall levels at which precision is interpolated.
-RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 
 Predictions = Sequence[Mapping[str, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]]
 
@@ -232,7 +232,7 @@ def evaluate_detections(
             d = d_labels == label
             if not g.any() and not d.any():
                 continue
-            s, m, ig = _match_image(g_boxes[g], g_crowd[g], g_ignored[g], d_boxes[d], d_scores[d], thresholds,
+            s, m, ig = match_detections(g_boxes[g], g_crowd[g], g_ignored[g], d_boxes[d], d_scores[d], thresholds,
                                     max_detections)
             scores.append(s)
             matched.append(m)
@@ -243,7 +243,7 @@ def evaluate_detections(
         total_objects, total_ignored, total_dets = total_objects + num_objects, total_ignored + num_ignored, \
             total_dets + num_dets
         if num_objects:
-            precision[:, :, k], recall[:, k] = _accumulate(scores, matched, ignored, num_objects, num_t)
+            precision[:, :, k], recall[:, k] = accumulate_precision(scores, matched, ignored, num_objects, num_t)
         per_class[label] = ClassScores(
             label=label, name=_class_name(class_names, label), num_objects=num_objects, num_ignored=num_ignored,
             num_detections=num_dets, ap=_mean(precision[:, :, k]), ap50=_mean(precision[t50, :, k], t50),
@@ -309,91 +309,6 @@ def _check_prediction(pred: Any, i: int, sample: Sample) -> tuple[np.ndarray, np
     return boxes, scores, labels.astype(np.int64)
 
 
-def box_overlaps(det_boxes: np.ndarray, gt_boxes: np.ndarray, crowd: np.ndarray | None = None) -> np.ndarray:
-    """IoU of every detection with every ground-truth box; for crowd boxes, intersection over detection area.
-
-    Args:
-        det_boxes: (D, 4) XYXY.
-        gt_boxes: (G, 4) XYXY.
-        crowd: (G,) bool, or None for no crowd boxes.
-
-    Returns:
-        (D, G) float64 (0 where the union, or the detection's area, is empty).
-    """
-    d = np.asarray(det_boxes, np.float64).reshape(-1, 4)
-    g = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
-    iw = np.minimum(d[:, None, 2], g[None, :, 2]) - np.maximum(d[:, None, 0], g[None, :, 0])
-    ih = np.minimum(d[:, None, 3], g[None, :, 3]) - np.maximum(d[:, None, 1], g[None, :, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    d_area = (np.clip(d[:, 2] - d[:, 0], 0, None) * np.clip(d[:, 3] - d[:, 1], 0, None))[:, None]
-    g_area = (np.clip(g[:, 2] - g[:, 0], 0, None) * np.clip(g[:, 3] - g[:, 1], 0, None))[None, :]
-    union = d_area + g_area - inter
-    if crowd is not None:
-        union = np.where(np.asarray(crowd, bool)[None, :], np.broadcast_to(d_area, union.shape), union)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
-def _match_image(gt_boxes, gt_crowd, gt_ignored, det_boxes, det_scores, thresholds, max_detections):
-    """Match one image's detections of one class to its boxes at every threshold.
-
-    Returns:
-        scores (D,) of the kept detections, best first; matched (T, D) bool; ignored (T, D) bool
-        (matched to an ignored box).
-    """
-    order = np.argsort(-det_scores, kind="mergesort")[:max_detections]
-    det_boxes, det_scores = det_boxes[order], det_scores[order]
-    num_t, num_d = len(thresholds), len(order)
-    matched = np.zeros((num_t, num_d), bool)
-    ignored = np.zeros((num_t, num_d), bool)
-    if num_d == 0 or len(gt_boxes) == 0:
-        return det_scores, matched, ignored
-    g_order = np.argsort(gt_ignored, kind="mergesort")  # boxes that count first
-    crowd, ig = gt_crowd[g_order], gt_ignored[g_order]
-    ious = box_overlaps(det_boxes, gt_boxes[g_order], crowd)
-    num_g = len(g_order)
-    least = np.minimum(thresholds, 1 - 1e-10)[:, None]
-    taken = np.zeros((num_t, num_g), bool)
-    rows = np.arange(num_t)
-    for d in range(num_d):
-        iou = ious[d][None, :]
-        candidate = (~taken | crowd[None, :]) & (iou >= least)  # (T, G)
-        counted = candidate & ~ig[None, :]
-        has_counted = counted.any(axis=1, keepdims=True)
-        candidate = np.where(has_counted, counted, candidate & ig[None, :])
-        found = candidate.any(axis=1)
-        if not found.any():
-            continue
-        values = np.where(candidate, iou, -1.0)[:, ::-1]
-        best = num_g - 1 - np.argmax(values, axis=1)  # the last box of the highest overlap, as COCO's loop takes
-        t, m = rows[found], best[found]
-        taken[t, m] = True
-        matched[t, d] = True
-        ignored[t, d] = ig[m]
-    return det_scores, matched, ignored
-
-
-def _accumulate(scores, matched, ignored, num_objects: int, num_t: int) -> tuple[np.ndarray, np.ndarray]:
-    """One class over all images → interpolated precision (T, 101) and final recall (T,)."""
-    score = np.concatenate(scores) if scores else np.zeros(0)
-    if not len(score):
-        return np.zeros((num_t, len(RECALL_POINTS))), np.zeros(num_t)
-    order = np.argsort(-score, kind="mergesort")
-    m = np.concatenate(matched, axis=1)[:, order]
-    ig = np.concatenate(ignored, axis=1)[:, order]
-    tp = np.cumsum(m & ~ig, axis=1, dtype=np.float64)
-    fp = np.cumsum(~m & ~ig, axis=1, dtype=np.float64)
-    rc = tp / num_objects
-    pr = tp / (tp + fp + np.spacing(1))
-    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # precision at recall >= r
-    out = np.zeros((num_t, len(RECALL_POINTS)))
-    for t in range(num_t):
-        idx = np.searchsorted(rc[t], RECALL_POINTS, side="left")
-        ok = idx < len(score)
-        out[t, ok] = pr[t, idx[ok]]
-    return out, rc[:, -1].copy()
-
-
 def _threshold_index(thresholds: np.ndarray, value: float) -> int | None:
     hit = np.flatnonzero(np.isclose(thresholds, value))
     return int(hit[0]) if len(hit) else None
@@ -415,274 +330,3 @@ def _class_name(class_names: Any, label: int) -> str:
         return str(class_names[label])
     return f"class {label}"
 
-
-# ------------------------------------------------------------- model output → source-pixel boxes
-def predict_detections(
-    model: Any,
-    sequence: Any,
-    *,
-    threshold: float = 0.05,
-    nms_iou: float | None = None,
-    output: str | None = None,
-    decode: Callable[[Any, tuple[int, int]], tuple] | None = None,
-) -> list[dict[str, np.ndarray]]:
-    """Run ``model`` over every batch of ``sequence`` and return its detections in source pixels.
-
-    Each batch goes through ``model.predict_on_batch``; :func:`decode_predictions` turns the
-    output back into boxes of the source images. The result is aligned with
-    ``sequence.samples`` (whatever the Sequence's shuffling), ready for
-    :func:`evaluate_detections`.
-
-    Args:
-        model: a Keras model (anything with ``predict_on_batch(x)``) whose output has the layout
-            of the Sequence's encoder.
-        sequence: a :class:`~seqloaders.DetectionSequence` built **without augmentation**
-            (the boxes could not be moved back through it), that covers every sample (no
-            ``drop_remainder``, no ``shard``).
-        threshold, nms_iou, output, decode: see :func:`decode_predictions`.
-
-    Returns:
-        One ``{"boxes": (K, 4) float32 XYXY source pixels, "scores": (K,) float32, "labels":
-        (K,) int64}`` per sample of ``sequence.samples``.
-
-    Raises:
-        ValueError: the Sequence augments, leaves samples out, or replaced images it could not load.
-
-    Example:
-        >>> import keras, seqloaders as sl
-        >>> toy = sl.make_toy_dataset("/tmp/seqloaders-toy-eval", num_images=4)
-        >>> val = sl.DetectionSequence(toy.samples, batch_size=2, image_size=(64, 64),
-        ...                            encoder=sl.GridEncoder(grid_size=4), shuffle=False)
-        >>> model = keras.Sequential([keras.Input((64, 64, 3)),
-        ...                           keras.layers.Conv2D(5, 16, strides=16, activation="sigmoid")])
-        >>> predictions = sl.predict_detections(model, val)
-        >>> report = sl.evaluate_detections(val.samples, predictions)
-        >>> len(predictions), predictions[0]["boxes"].shape[1], 0 <= report.ap50 <= 1
-        (4, 4, True)
-    """
-    _check_evaluable(sequence)
-    samples = sequence.samples
-    epoch = int(getattr(sequence, "epoch", 0))
-    found: list[dict[str, np.ndarray] | None] = [None] * len(samples)
-    for index in range(len(sequence)):
-        x = sequence[index][0]
-        y_pred = model.predict_on_batch(x)
-        positions = _batch_samples(sequence, epoch, index)
-        for position, pred in zip(positions, decode_predictions(sequence, y_pred, index, epoch=epoch,
-                                                                threshold=threshold, nms_iou=nms_iou,
-                                                                output=output, decode=decode)):
-            found[position] = pred
-    report = sequence.report(epoch) if hasattr(sequence, "report") else None
-    skipped = getattr(report, "skip_events", 0)
-    if skipped:
-        names = ", ".join(sorted(getattr(report, "skipped", {}))[:3])
-        raise ValueError(f"{skipped} images could not be loaded and were replaced in their batches ({names}...), so "
-                         f"the predictions no longer line up with the samples; evaluate on samples that load "
-                         f"(see sequence.report()) or with on_error='raise'")
-    missing = [i for i, pred in enumerate(found) if pred is None]
-    if missing:
-        raise ValueError(f"{len(missing)} of {len(samples)} samples are in no batch of the Sequence (first: "
-                         f"{samples[missing[0]].image!r}); build the evaluation Sequence without drop_remainder "
-                         f"and shard")
-    return found  # type: ignore[return-value]
-
-
-def decode_predictions(
-    sequence: Any,
-    y_pred: Any,
-    batch_index: int,
-    *,
-    epoch: int | None = None,
-    threshold: float = 0.05,
-    nms_iou: float | None = None,
-    output: str | None = None,
-    decode: Callable[[Any, tuple[int, int]], tuple] | None = None,
-) -> list[dict[str, np.ndarray]]:
-    """Decode a model's output for batch ``batch_index`` of ``sequence`` into source-pixel detections.
-
-    Each image's output is decoded by the Sequence's encoder (``encoder.decode``, given the
-    model input size and ``threshold`` where it takes them), then moved from the model input
-    back to its source image: the stretch or letterbox placement the loader used is undone
-    (the source size is read from the image header, as the loader does) and the boxes are
-    clipped to the source image.
-
-    Args:
-        sequence: the :class:`~seqloaders.DetectionSequence` that made the batch (without
-            augmentation).
-        y_pred: the model's output for the batch: (B, ...) array, or the dict/list a
-            multi-output model returns.
-        batch_index: the batch's index in the epoch.
-        epoch: the epoch the batch was taken from (default: the Sequence's current one);
-            image ``j`` of the batch is sample ``sequence.permutation(epoch)[batch_index *
-            batch_size + j]`` (with ``shuffle=False``: the samples in order).
-        threshold: the least score a detection keeps (low values give the full ranking AP needs).
-        nms_iou: when set, greedy per-class non-maximum suppression at this IoU.
-        output: with a dict of encoders, the name of the one that encodes the boxes.
-        decode: ``decode(target, image_size) -> (boxes, scores, labels)`` in model-input pixels,
-            instead of the encoder's own ``decode`` (e.g. for a model that outputs logits).
-
-    Returns:
-        One ``{"boxes": (K, 4) float32 XYXY source pixels, "scores": (K,) float32, "labels":
-        (K,) int64}`` per image of the batch, in batch order.
-
-    Example:
-        >>> import numpy as np, seqloaders as sl
-        >>> toy = sl.make_toy_dataset("/tmp/seqloaders-toy-eval", num_images=4)
-        >>> seq = sl.DetectionSequence(toy.samples, batch_size=2, image_size=(128, 128), resize="letterbox",
-        ...                            encoder=sl.GridEncoder(grid_size=8), shuffle=False)
-        >>> x, y = seq[0]                      # a perfect model: y_pred = the targets
-        >>> predictions = sl.decode_predictions(seq, y, 0)
-        >>> predictions[0]["boxes"].shape, round(sl.evaluate_detections(toy.samples[:2], predictions).ap, 3)
-        ((4, 4), 1.0)
-    """
-    _check_evaluable(sequence)
-    epoch = int(getattr(sequence, "epoch", 0)) if epoch is None else int(epoch)
-    encoder, target = _box_output(sequence.encoder, y_pred, output)
-    positions = _batch_samples(sequence, epoch, batch_index)
-    image_size = tuple(sequence.image_size)
-    storage, options = sequence.storage, sequence.options
-    out = []
-    for j, position in enumerate(positions):
-        boxes, scores, labels = _decode_one(encoder, target_of(target, j), image_size, threshold, decode)
-        keep = scores >= threshold
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        if nms_iou is not None and len(boxes):
-            keep = _nms(boxes, scores, labels, nms_iou)
-            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        source_size, scale, offset = _source_placement(sequence.samples[position], storage, options)
-        out.append({"boxes": to_source_pixels(boxes, source_size, scale, offset), "scores": scores.astype(np.float32),
-                    "labels": labels.astype(np.int64)})
-    return out
-
-
-def to_source_pixels(boxes: np.ndarray, source_size: tuple[int, int], scale: tuple[float, float],
-                     offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """Move (K, 4) XYXY boxes of the model input back to the source image and clip them to it.
-
-    Args:
-        boxes: (K, 4) XYXY pixels of the model input.
-        source_size: (H, W) of the source image.
-        scale, offset: (y, x) of the placement ``input = source * scale + offset``
-            (a :class:`~seqloaders.resize.Placement`).
-
-    Returns:
-        (K, 4) float32 XYXY pixels of the source image.
-
-    Example:
-        >>> to_source_pixels(np.array([[0, 16, 64, 48]]), (100, 200), (0.32, 0.32), (16, 0)).tolist()
-        [[0.0, 0.0, 200.0, 100.0]]
-    """
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    sy, sx = scale
-    oy, ox = offset
-    h, w = source_size
-    x = np.clip((b[:, [0, 2]] - ox) / sx, 0, w)
-    y = np.clip((b[:, [1, 3]] - oy) / sy, 0, h)
-    return np.stack([x[:, 0], y[:, 0], x[:, 1], y[:, 1]], axis=1).astype(np.float32)
-
-
-def _check_evaluable(sequence: Any) -> None:
-    for name in ("samples", "encoder", "image_size", "options", "storage", "permutation", "batch_size"):
-        if not hasattr(sequence, name):
-            raise TypeError(f"expected a seqloaders DetectionSequence, got {type(sequence).__name__} (no {name!r})")
-    if getattr(sequence, "augment", None) is not None:
-        raise ValueError(f"the Sequence augments ({sequence.augment!r}): its boxes cannot be moved back to the source "
-                         f"images; build the evaluation Sequence with augment=None")
-
-
-def _batch_samples(sequence: Any, epoch: int, batch_index: int) -> np.ndarray:
-    """Indices into ``sequence.samples`` of the images of a batch, in batch order."""
-    if not 0 <= batch_index < len(sequence):
-        raise IndexError(f"batch_index {batch_index} out of range: the Sequence has {len(sequence)} batches")
-    start = batch_index * sequence.batch_size
-    return np.asarray(sequence.permutation(epoch))[start:start + sequence.batch_size]
-
-
-def _box_output(encoder: Any, y_pred: Any, output: str | None) -> tuple[Any, Any]:
-    """(the box encoder, its part of y_pred) for a single encoder or a dict of them."""
-    if not isinstance(encoder, Mapping):
-        return encoder, y_pred
-    names = list(encoder)
-    if output is None:
-        if len(names) != 1:
-            raise ValueError(f"the Sequence has several encoders ({', '.join(names)}); pass output= the name of the "
-                             f"one that encodes the boxes")
-        output = names[0]
-    if output not in encoder:
-        raise ValueError(f"output {output!r} is not one of the Sequence's encoders: {', '.join(names)}")
-    if isinstance(y_pred, Mapping):
-        return encoder[output], y_pred[output]
-    if isinstance(y_pred, (list, tuple)) and len(y_pred) == len(names):
-        return encoder[output], y_pred[names.index(output)]
-    return encoder[output], y_pred
-
-
-def _decode_one(encoder: Any, target: Any, image_size: tuple[int, int], threshold: float,
-                decode: Callable | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One image's output → (boxes (K, 4), scores (K,), labels (K,)) in model-input pixels."""
-    if decode is not None:
-        result = decode(target, image_size)
-    else:  # the TargetEncoder protocol: one signature, a Decoded back
-        if not hasattr(encoder, "decode"):
-            raise TypeError(f"{type(encoder).__name__} has no decode(); pass decode=a function (target, image_size) "
-                            f"-> (boxes, scores, labels)")
-        result = encoder.decode(target, image_size, threshold=threshold)
-    if isinstance(result, Decoded):
-        k = len(result.boxes)
-        scores = result.scores if result.scores is not None and np.shape(result.scores) == (k,) else np.ones(k)
-        return result.boxes.astype(np.float64), np.asarray(scores, np.float64), result.labels
-    parts = list(result) if isinstance(result, (tuple, list)) else [result]
-    boxes = np.asarray(parts[0], np.float64)
-    if boxes.size == 0:
-        boxes = boxes.reshape(0, 4)
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"decoding gave boxes of shape {boxes.shape}; expected (K, 4) XYXY pixels")
-    k = len(boxes)
-    labels = np.asarray(parts[-1]).reshape(-1) if len(parts) >= 2 else np.zeros(k, np.int64)
-    if labels.shape != (k,):
-        labels = np.zeros(k, np.int64)
-    scores = np.ones(k)
-    if len(parts) == 3 and np.shape(parts[1]) == (k,):
-        scores = np.asarray(parts[1], np.float64)
-    return boxes, scores, labels.astype(np.int64)
-
-
-def _nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou: float) -> np.ndarray:
-    """Indices kept by greedy per-class non-maximum suppression, best score first."""
-    order = np.argsort(-scores, kind="mergesort")
-    overlaps = box_overlaps(boxes, boxes)
-    same = labels[:, None] == labels[None, :]
-    suppressed = np.zeros(len(boxes), bool)
-    keep = []
-    for i in order:
-        if suppressed[i]:
-            continue
-        keep.append(i)
-        suppressed |= same[i] & (overlaps[i] > iou)
-    return np.asarray(keep, np.int64)
-
-
-def _source_placement(sample: Sample, storage: Any, options: Any):
-    """(source (H, W), scale (y, x), offset (y, x)) of the loader's ``input = source * scale + offset``.
-
-    The same arithmetic as :func:`~seqloaders.load_sample` without augmentation: the source size
-    from the image header, the JPEG DCT reduction the loader decodes at, the resize placement of
-    the decoded image.
-    """
-    data = storage.read(sample.image)
-    info = probe_image(data)
-    if info is not None:
-        size = info.size
-    elif sample.image_size is not None:
-        size = tuple(sample.image_size)
-    else:
-        size = decode_image(data, path=sample.image).shape[:2]
-    image_size, resize = tuple(options.image_size), options.resize
-    reduce = 1
-    if (info is not None and info.format == "jpeg" and getattr(options, "reduced_decode", True)
-            and getattr(options, "augment_at", "output") == "output"):
-        reduce = choose_reduction(size, target_content_size(size, image_size, resize))
-    decoded = (math.ceil(size[0] / reduce), math.ceil(size[1] / reduce))
-    nh, nw, top, left = letterbox_geometry(decoded, image_size, resize)
-    scale = (nh / decoded[0] / reduce, nw / decoded[1] / reduce)
-    return (int(size[0]), int(size[1])), scale, (float(top), float(left))
