@@ -2,7 +2,7 @@
 
 Without a dataset, writes (or reuses) the generated set of natural photographs in
 ``benchmarks/data/`` (see ``make_bench_set.py``), then runs every variant of
-``seqloaders.benchmark`` for 1 and 2 workers, prints the table with the ratios, and writes
+``seqloaders.bench`` for 1 and 2 workers, prints the table with the ratios, and writes
 ``benchmarks/RESULTS.md`` and ``benchmarks/throughput.png``. ``--quick`` runs a tiny set for one
 epoch as a smoke test and writes no files unless ``--results``/``--plot`` are given.
 
@@ -27,7 +27,7 @@ if importlib.util.find_spec("seqloaders") is None:  # run from a checkout withou
 
 from make_bench_set import make_bench_set
 
-from seqloaders.benchmark import DatasetSpec, run_benchmark
+from seqloaders.bench import DatasetSpec, run_benchmark
 from seqloaders.cli.bench import QUICK_IMAGES, add_options, config_from_args, report
 
 DEFAULT_NUM_IMAGES = 320

@@ -1,6 +1,6 @@
 """``seqloaders bench FORMAT PATH``: loading throughput and peak memory on your own dataset.
 
-Runs :func:`seqloaders.benchmark.run_benchmark` on the dataset and prints the table: the JPEG
+Runs :func:`seqloaders.bench.run_benchmark` on the dataset and prints the table: the JPEG
 decode ceiling, tf.data, a tutorial PyDataset, DetectionSequence with and without augmentation,
 and DetectionSequence inside ``model.fit``, for each worker count, with the ratios between them.
 ``benchmarks/bench_throughput.py`` shares these options and adds a generated benchmark set.
@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from ..benchmark import (
+from ..bench import (
     BACKENDS,
     DEFAULT_VARIANTS,
     VARIANTS,
@@ -138,7 +138,7 @@ def _write_json(result: BenchResult, path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.getLogger("seqloaders.benchmark").setLevel(logging.INFO)  # progress: a run takes minutes
+    logging.getLogger("seqloaders.bench").setLevel(logging.INFO)  # progress: a run takes minutes
     try:
         config = config_from_args(args)
     except ValueError as exc:
