@@ -18,7 +18,7 @@ import numpy as np
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import time
 
 from .geometry import clip_boxes, valid_box_mask
-from .records import VALID_REGION, Sample
+from .records import LoadedSample, as_loaded
 from .transform import keep_unlabelled
 
 __all__ = [
@@ -35,9 +35,12 @@ class Augmenter(abc.ABC):
     """Transforms an image and its sample's targets together.
 
     ``__call__(image, sample, rng) -> (image, sample)``: ``image`` is (H, W, 3) uint8 RGB,
-    ``sample.boxes`` are XYXY pixels of that image, ``rng`` a ``numpy.random.Generator`` that is
-    the only source of randomness. Return the new image and a sample whose boxes (and
-    attributes, keypoints) match it. A minimal implementation::
+    ``sample`` its :class:`~seqloaders.LoadedSample` (boxes XYXY pixels of that image; rendered
+    masks and the valid region when a mask encoder asked for them), ``rng`` a
+    ``numpy.random.Generator`` that is the only source of randomness. Return the new image and a
+    record whose boxes (and attributes, keypoints, masks) match it. The built-in augmenters also
+    accept a plain :class:`~seqloaders.Sample` whose pixels are the image's
+    (:func:`~seqloaders.records.as_loaded`). A minimal implementation::
 
         class FlipLeftRight(sl.Augmenter):
             def __call__(self, image, sample, rng):
@@ -49,11 +52,12 @@ class Augmenter(abc.ABC):
     """
 
     @abc.abstractmethod
-    def __call__(self, image: np.ndarray, sample: Sample, rng: np.random.Generator) -> tuple[np.ndarray, Sample]:
+    def __call__(self, image: np.ndarray, sample: LoadedSample,
+                 rng: np.random.Generator) -> tuple[np.ndarray, LoadedSample]:
         ...
 
 
-def _prepare_boxes(image: np.ndarray, sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+def _prepare_boxes(image: np.ndarray, sample: LoadedSample) -> tuple[np.ndarray, np.ndarray]:
     """The boxes clipped to the image, and the indices of those albumentations can take (non-degenerate)."""
     h, w = image.shape[:2]
     boxes = clip_boxes(sample.boxes, (h, w))
@@ -100,6 +104,7 @@ class AlbumentationsAugmenter(Augmenter):
         return pipe
 
     def __call__(self, image, sample, rng):
+        sample = as_loaded(sample, image.shape[:2])
         pipe = self._pipeline()
         pipe.set_random_seed(int(rng.integers(2**31 - 1)))
         boxes, keep = _prepare_boxes(image, sample)
@@ -111,10 +116,10 @@ class AlbumentationsAugmenter(Augmenter):
                                  "add keypoint_params=A.KeypointParams(format='xy', remove_invisible=False)")
             # albumentations indexes pixels (a flip maps x to W - 1 - x); ours is the continuous frame
             fields["keypoints"] = sample.keypoints[..., :2].reshape(-1, 2) - 0.5
-        masks = sample.masks if isinstance(sample.masks, np.ndarray) else None
+        masks = sample.masks
         if masks is not None and len(masks):
             fields["masks"] = masks.view(np.uint8) if masks.dtype == bool else masks  # OpenCV has no bool
-        region = sample.meta.get(VALID_REGION)
+        region = sample.valid_region
         if region is not None:
             fields["mask"] = region.view(np.uint8)
         result = pipe(image=image, bboxes=bboxes, **fields)
@@ -132,7 +137,7 @@ class AlbumentationsAugmenter(Augmenter):
             else:
                 changes["masks"] = np.zeros((0, *result["image"].shape[:2]), bool)
         if region is not None:
-            changes["meta"] = {**sample.meta, VALID_REGION: np.asarray(result["mask"]) != 0}
+            changes["valid_region"] = np.asarray(result["mask"]) != 0
         out = sample.select(index).replace(**changes)
         return np.ascontiguousarray(result["image"]), out
 
@@ -171,8 +176,9 @@ class FunctionAugmenter(Augmenter):
         self._takes_masks = "masks" in parameters
 
     def __call__(self, image, sample, rng):
+        sample = as_loaded(sample, image.shape[:2])
         kwargs = {"rng": rng} if self._takes_rng else {}
-        has_masks = isinstance(sample.masks, np.ndarray)
+        has_masks = sample.masks is not None
         if has_masks:
             if not self._takes_masks:
                 raise ValueError(f"{sample.image}: this sample has rendered masks but the augmentation function "
@@ -183,12 +189,15 @@ class FunctionAugmenter(Augmenter):
         boxes = np.asarray(result["bboxes"], np.float32).reshape(-1, 4)
         labels = np.asarray(result.get("labels", sample.labels), np.int64)
         new_image = np.ascontiguousarray(result["image"])
+        size = new_image.shape[:2]
+        # the function cannot move the valid region: it stays where the image keeps its size
+        region = sample.valid_region if size == sample.image_size else None
         if len(boxes) == sample.num_boxes:
             changes = {"masks": np.asarray(result["masks"]) != 0} if has_masks else {}
-            out = sample.replace(boxes=boxes, labels=labels, image_size=new_image.shape[:2], **changes)
+            out = sample.replace(boxes=boxes, labels=labels, image_size=size, valid_region=region, **changes)
         else:
             out = sample.replace(boxes=boxes, labels=labels, attributes={}, keypoints=None, masks=None,
-                                 image_size=new_image.shape[:2])
+                                 image_size=size, valid_region=region)
         return new_image, out
 
     def __repr__(self) -> str:

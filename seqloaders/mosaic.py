@@ -37,12 +37,11 @@ import cv2
 import numpy as np
 
 from .geometry import box_areas
-from .records import VALID_REGION, Sample
+from .records import LoadedSample, Sample, as_loaded
 from .transform import Transform, check_flip_index, visible_boxes_in
 
 __all__ = ["MultiImageAugmenter", "YoloAugmenter", "concat_samples"]
 
-SOURCES = "sources"  #: ``sample.meta`` key of a mixed output: the images it was made from, in order
 COPY_PASTE_MAX_IOA = 0.3  # a flipped instance is pasted only where it covers less of itself than this with any box
 
 
@@ -50,11 +49,12 @@ class MultiImageAugmenter(abc.ABC):
     """Makes output image k of a batch from the batch's loaded images and targets.
 
     ``augmenter(k, images, samples, rng) -> (image, sample, stats)``: ``images`` is the batch's
-    (B, H, W, 3) uint8 RGB images at the output size and ``samples`` their B samples (boxes XYXY
-    pixels of them), both shared by every output and never to be written; ``rng`` is output k's
-    generator, the only source of randomness. Return output k's (H, W, 3) uint8 image, its sample
-    and counters (``{"boxes_without_area": n}`` for boxes cut away). The Loader calls it for each
-    k on its threads, so it must be thread-safe (no state changes); with ``processes=`` it must be
+    (B, H, W, 3) uint8 RGB images at the output size and ``samples`` their B
+    :class:`~seqloaders.LoadedSample` records (boxes XYXY pixels of them), both shared by every
+    output and never to be written; ``rng`` is output k's generator, the only source of
+    randomness. Return output k's (H, W, 3) uint8 image, its record (``sources``: the images it
+    shows) and counters (``{"boxes_without_area": n}`` for boxes cut away). The Loader calls it
+    for each k on its threads, so it must be thread-safe (no state changes); with ``processes=`` it must be
     picklable. ``before`` (None, or any augment spec) is the single-image augmenter each image gets
     while it is loaded; :meth:`at_epoch` the augmenter an epoch uses (a pure function of the epoch,
     so resuming a run resumes the schedule). A minimal implementation::
@@ -81,12 +81,13 @@ class MultiImageAugmenter(abc.ABC):
         return self
 
     @abc.abstractmethod
-    def __call__(self, k: int, images: np.ndarray, samples: Sequence[Sample],
-                 rng: np.random.Generator) -> tuple[np.ndarray, Sample, dict[str, int]]:
+    def __call__(self, k: int, images: np.ndarray, samples: Sequence[LoadedSample],
+                 rng: np.random.Generator) -> tuple[np.ndarray, LoadedSample, dict[str, int]]:
         ...
 
 
-def concat_samples(parts: Sequence[Sample], like: Sample, **changes: Any) -> Sample:
+def concat_samples(parts: Sequence[LoadedSample | Sample], like: LoadedSample | Sample,
+                   **changes: Any) -> LoadedSample | Sample:
     """One sample holding the objects of ``parts`` in order (boxes, labels, attributes, keypoints, masks).
 
     The other fields come from ``like`` and ``changes``. Every part with objects must carry the
@@ -204,7 +205,7 @@ class YoloAugmenter(MultiImageAugmenter):
         >>> images = np.full((4, 64, 64, 3), 114, np.uint8)
         >>> samples = [sl.Sample(f"{i}.jpg", boxes=[[8, 8, 40, 40]], labels=[i]) for i in range(4)]
         >>> image, sample, stats = aug(0, images, samples, np.random.default_rng(0))
-        >>> image.shape, len(sample.meta["sources"])
+        >>> image.shape, len(sample.sources)
         ((64, 64, 3), 4)
     """
 
@@ -278,22 +279,23 @@ class YoloAugmenter(MultiImageAugmenter):
 
     # -- one output -----------------------------------------------------------------------------
 
-    def __call__(self, k: int, images: np.ndarray, samples: Sequence[Sample],
-                 rng: np.random.Generator) -> tuple[np.ndarray, Sample, dict[str, int]]:
+    def __call__(self, k: int, images: np.ndarray, samples: Sequence[LoadedSample | Sample],
+                 rng: np.random.Generator) -> tuple[np.ndarray, LoadedSample, dict[str, int]]:
         images = np.asarray(images)
         if images.ndim != 4 or images.dtype != np.uint8 or len(images) != len(samples):
             raise ValueError(f"images must be (B, H, W, 3) uint8 with one sample each, got {images.shape} "
                              f"{images.dtype} and {len(samples)} samples")
+        if not all(isinstance(s, LoadedSample) for s in samples):  # plain Samples in the images' pixels
+            samples = [as_loaded(s, images.shape[1:3]) for s in samples]
         image, sample, cut = self._compose(k, images, samples, rng)
         if self.mixup and rng.random() < self.mixup:
             (j,) = _partners(k, len(images), 1, rng)
             other, other_sample, other_cut = self._compose(j, images, samples, rng)
             ratio = float(rng.beta(self.mixup_beta, self.mixup_beta))
             image = cv2.addWeighted(image, ratio, other, 1.0 - ratio, 0.0)
-            meta = {**sample.meta, SOURCES: sample.meta[SOURCES] + other_sample.meta[SOURCES]}
-            if VALID_REGION in meta:
-                meta[VALID_REGION] = sample.meta[VALID_REGION] | other_sample.meta[VALID_REGION]
-            sample = concat_samples([sample, other_sample], sample, meta=meta)
+            a, b = sample.valid_region, other_sample.valid_region  # None: every pixel shows the image
+            sample = concat_samples([sample, other_sample], sample, sources=sample.sources + other_sample.sources,
+                                    valid_region=None if a is None or b is None else a | b)
             cut += other_cut
         if self.copy_paste:
             image, sample = self._copy_paste(image, sample, rng)
@@ -319,8 +321,8 @@ class YoloAugmenter(MultiImageAugmenter):
         others = iter(_partners(k, n, 8, rng))
         return [(k if (r, c) == (1, 1) else next(others), c * w - ox, r * h - oy) for r in range(3) for c in range(3)]
 
-    def _compose(self, k: int, images: np.ndarray, samples: Sequence[Sample],
-                 rng: np.random.Generator) -> tuple[np.ndarray, Sample, int]:
+    def _compose(self, k: int, images: np.ndarray, samples: Sequence[LoadedSample],
+                 rng: np.random.Generator) -> tuple[np.ndarray, LoadedSample, int]:
         """Output k before MixUp: a mosaic (or image k alone) through the affine; (image, sample, boxes cut)."""
         n, h, w = images.shape[:3]
         if self.mosaic and rng.random() < self.mosaic:
@@ -343,18 +345,16 @@ class YoloAugmenter(MultiImageAugmenter):
                                       centre)
         image = warp.image(canvas, self.fill)
         parts, cut = self._move_tiles(tiles, samples, warp, canvas_size, (h, w))
-        main = samples[k]
-        meta = {**main.meta, SOURCES: tuple(str(samples[tile.source].image) for tile in tiles)}
-        if any(VALID_REGION in p.meta for p in parts):
-            meta[VALID_REGION] = np.logical_or.reduce([p.meta[VALID_REGION] for p in parts])
-        return image, concat_samples(parts, main, image_size=(h, w), meta=meta), cut
+        regions = [p.valid_region for p in parts]
+        region = None if any(r is None for r in regions) else np.logical_or.reduce(regions)
+        sources = tuple(source for tile in tiles for source in samples[tile.source].sources)
+        return image, concat_samples(parts, samples[k], image_size=(h, w), sources=sources, valid_region=region), cut
 
-    def _move_tiles(self, tiles: list[_Tile], samples: Sequence[Sample], warp: Transform,
-                    canvas_size: tuple[int, int], images_size: tuple[int, int]) -> tuple[list[Sample], int]:
+    def _move_tiles(self, tiles: list[_Tile], samples: Sequence[LoadedSample], warp: Transform,
+                    canvas_size: tuple[int, int], images_size: tuple[int, int]) -> tuple[list[LoadedSample], int]:
         """Each tile's sample moved to the output and cut to what it shows there; and how many boxes were cut away."""
         h, w = warp.size
-        maps = any(isinstance(samples[t.source].masks, np.ndarray) or VALID_REGION in samples[t.source].meta
-                   for t in tiles)
+        maps = any(samples[t.source].masks is not None or samples[t.source].valid_region is not None for t in tiles)
         shown = None
         if maps:  # which tile each output pixel shows (0: none), for masks and the valid region
             index = np.zeros(canvas_size, np.uint8)
@@ -383,20 +383,20 @@ class YoloAugmenter(MultiImageAugmenter):
                 changes["keypoints"] = moved
             if shown is not None:
                 mine = shown == number
-                if isinstance(sample.masks, np.ndarray):
+                if sample.masks is not None:
                     changes["masks"] = move.masks(sample.masks) & mine
-                region_map = sample.meta.get(VALID_REGION)
-                valid = move.label_map(region_map) if region_map is not None else move.coverage(sample.image_size
-                                                                                                 or (h, w))
-                changes["meta"] = {**sample.meta, VALID_REGION: valid & mine}
+                region_map = sample.valid_region
+                valid = move.label_map(region_map) if region_map is not None else move.coverage(sample.image_size)
+                changes["valid_region"] = valid & mine
             moved_sample = sample.replace(**changes)
             parts.append(moved_sample if keep.all() else moved_sample.select(keep))
             cut += int((~keep).sum())
         return parts, cut
 
-    def _copy_paste(self, image: np.ndarray, sample: Sample, rng: np.random.Generator) -> tuple[np.ndarray, Sample]:
+    def _copy_paste(self, image: np.ndarray, sample: LoadedSample,
+                    rng: np.random.Generator) -> tuple[np.ndarray, LoadedSample]:
         """A ``copy_paste`` fraction of the mirrored instances pasted where they overlap no box much."""
-        if not isinstance(sample.masks, np.ndarray) or not sample.num_boxes:
+        if sample.masks is None or not sample.num_boxes:
             return image, sample
         mirror = Transform.hflip(image.shape[:2])
         flipped = mirror.apply(sample, self.flip_index)
@@ -413,11 +413,9 @@ class YoloAugmenter(MultiImageAugmenter):
         where = pasted.masks.any(axis=0)
         image = image.copy()
         image[where] = mirror.image(image)[where]
-        meta = dict(sample.meta)
-        if VALID_REGION in meta:
-            meta[VALID_REGION] = meta[VALID_REGION] | where
+        region = None if sample.valid_region is None else sample.valid_region | where
         kept = sample.replace(masks=sample.masks & ~where)
-        return image, concat_samples([kept, pasted], sample, meta=meta)
+        return image, concat_samples([kept, pasted], sample, valid_region=region)
 
     def _hsv(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Hue, saturation and value multiplied by gains drawn in ``1 ± gain`` (one LUT in HSV)."""

@@ -27,7 +27,7 @@ import numpy as np
 
 from .augment import Augmenter
 from .geometry import clip_boxes
-from .records import Sample
+from .records import LoadedSample, Sample, as_loaded
 from .transform import Transform, affine_matrix, check_flip_index, visible_boxes
 
 __all__ = ["HorizontalFlipAugmenter", "NativeAugmenter", "affine_matrix"]
@@ -152,7 +152,10 @@ class NativeAugmenter(Augmenter):
 
     # -- applying -------------------------------------------------------------------------------
 
-    def __call__(self, image: np.ndarray, sample: Sample, rng: np.random.Generator) -> tuple[np.ndarray, Sample]:
+    def __call__(self, image: np.ndarray, sample: LoadedSample | Sample,
+                 rng: np.random.Generator) -> tuple[np.ndarray, LoadedSample]:
+        if isinstance(sample, Sample):
+            sample = self._as_loaded(sample, image.shape[:2])
         draw = self.draw(rng)
         image = self._colour(image, draw)
         if not draw.flip and draw.affine is None:
@@ -177,13 +180,22 @@ class NativeAugmenter(Augmenter):
             image = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
         return image
 
-    def _move_sample(self, sample: Sample, warp: Transform) -> Sample:
-        h, w = warp.size
+    def _as_loaded(self, sample: Sample, size: tuple[int, int]) -> LoadedSample:
+        """A plain Sample whose pixels are the image's, as a loaded record; lazy masks by ``self.masks``."""
         masks = sample.masks
-        if isinstance(masks, np.ndarray) and (masks.ndim != 3 or masks.shape[1:] != (h, w)):
-            raise ValueError(f"{sample.image}: rendered masks must be (N, H, W) = (N, {h}, {w}), got {masks.shape}")
-        if masks is not None and not isinstance(masks, np.ndarray) and self.masks == "drop":
+        if masks is not None and not isinstance(masks, np.ndarray):
+            if self.masks == "raise":
+                raise ValueError(f"{sample.image}: cannot move masks of type {type(masks).__name__} (a lazy source); "
+                                 "render them first (a mask encoder makes the Sequence do so), or drop them "
+                                 "(masks='drop')")
             sample = sample.replace(masks=None)
+        elif masks is not None and (masks.ndim != 3 or masks.shape[1:] != tuple(size)):
+            raise ValueError(f"{sample.image}: rendered masks must be (N, H, W) = (N, {size[0]}, {size[1]}), "
+                             f"got {masks.shape}")
+        return as_loaded(sample, size)
+
+    def _move_sample(self, sample: LoadedSample, warp: Transform) -> LoadedSample:
+        h, w = warp.size
         inside = clip_boxes(sample.boxes, (h, w))
         moved = warp.apply(sample.replace(boxes=inside), self.flip_index)
         clipped, keep = visible_boxes(inside, moved.boxes, (h, w), self.min_visibility)

@@ -14,7 +14,7 @@ import numpy as np
 from .geometry import clip_boxes, valid_box_mask
 from .imageio import DEFAULT_MAX_PIXELS, choose_reduction, decode_image, probe_image
 from .masks import decode_masks
-from .records import VALID_REGION, Sample
+from .records import LoadedSample, Sample
 from .resize import resize_image, target_content_size
 from .storage.base import Storage
 from .transform import Transform
@@ -39,7 +39,7 @@ class LoadOptions:
         masks: render ``sample.masks`` (polygons, RLE, mask files) to (N, H, W) bool at the output
             size, moved by the same resize and augmentation as the image (for mask encoders);
             when False the loaded sample carries no masks. With letterbox or augmentation,
-            ``sample.meta["valid_region"]`` then marks the pixels that show the image.
+            its ``valid_region`` then marks the pixels that show the image.
     """
 
     image_size: tuple[int, int]
@@ -67,7 +67,7 @@ def load_sample(
     augment: Callable | None = None,
     rng: np.random.Generator | None = None,
     out: np.ndarray | None = None,
-) -> tuple[np.ndarray, Sample, dict[str, int]]:
+) -> tuple[np.ndarray, LoadedSample, dict[str, int]]:
     """Load one sample into the model's input frame.
 
     Args:
@@ -79,8 +79,9 @@ def load_sample(
         out: optional (H, W, 3) uint8 array the image is written into.
 
     Returns:
-        The (H, W, 3) uint8 RGB image, the sample with boxes (and keypoints, and masks when
-        ``options.masks``) in its pixels (boxes clipped to it, zero-size boxes removed) and
+        The (H, W, 3) uint8 RGB image, its :class:`~seqloaders.LoadedSample` (boxes and keypoints
+        in its pixels, masks and the valid region when ``options.masks``; boxes clipped to it,
+        zero-size boxes removed) and
         counters (``boxes_without_area``: boxes removed because they had no area inside the
         image, or because the augmentation left them out: moved (mostly) out of the image).
     """
@@ -101,14 +102,13 @@ def load_sample(
         to_decoded = (dh / source_size[0], dw / source_size[1])
     masks = _source_masks(sample, source_size) if options.masks else None
     at_source = options.augment_at == "source" and augment is not None
+    size = tuple(options.image_size)
     if at_source:  # boxes and keypoints into decoded pixels, then they travel with the image
         to_image = Transform.placement(to_decoded, (0.0, 0.0), (dh, dw))
-        current = sample._evolve(boxes=to_image.boxes(sample.boxes), image_size=(dh, dw),
-                                 keypoints=to_image.keypoints(sample.keypoints), masks=None)
-        if masks is not None:
-            current = current._evolve(masks=to_image.masks(masks),
-                                      meta={**current.meta, VALID_REGION: np.ones((dh, dw), bool)})
-            masks = None
+        current = _loaded(sample, to_image.boxes(sample.boxes), (dh, dw), to_image.keypoints(sample.keypoints),
+                          None if masks is None else to_image.masks(masks),
+                          None if masks is None else np.ones((dh, dw), bool))
+        masks = None
         before = current.num_boxes
         image, current = augment(image, current, rng)
         dropped = max(0, before - current.num_boxes)  # moved out of the image, or had no area to move
@@ -119,22 +119,22 @@ def load_sample(
         dropped = 0
     resized, place = resize_image(image, options.image_size, options.resize, options.pad_value,
                                   out=out if augment is None or at_source else None)
-    meta = current.meta
+    region = None
     if masks is not None:  # straight from source pixels to the output: one nearest-neighbour pass
         from_source = Transform.placement((to_decoded[0] * place.scale[0], to_decoded[1] * place.scale[1]),
-                                          place.offset, options.image_size)
+                                          place.offset, size)
         masks = from_source.masks(masks)
         if options.resize == "letterbox" or augment is not None:
-            meta = {**meta, VALID_REGION: from_source.coverage(source_size)}
+            region = from_source.coverage(source_size)
     elif at_source and current.masks is not None:
-        placed = Transform.placement(place.scale, place.offset, options.image_size)
+        placed = Transform.placement(place.scale, place.offset, size)
         masks = placed.masks(current.masks)
-        if VALID_REGION in meta:
-            meta = {**meta, VALID_REGION: placed.label_map(meta[VALID_REGION])}
+        if current.valid_region is not None:
+            region = placed.label_map(current.valid_region)
     to_output = Transform.placement((to_frame[0] * place.scale[0], to_frame[1] * place.scale[1]), place.offset,
-                                    options.image_size)
-    current = current._evolve(boxes=to_output.boxes(current.boxes), image_size=tuple(options.image_size),
-                              masks=masks, meta=meta, keypoints=to_output.keypoints(current.keypoints))
+                                    size)
+    current = _loaded(current, to_output.boxes(current.boxes), size, to_output.keypoints(current.keypoints),
+                      masks, region)
     if options.augment_at == "output" and augment is not None:
         before = current.num_boxes
         resized, current = augment(resized, current, rng)
@@ -147,7 +147,7 @@ def load_sample(
             resized = out
     boxes = clip_boxes(current.boxes, options.image_size)
     keep = valid_box_mask(boxes)
-    current = current._evolve(boxes=boxes)
+    current = dataclasses.replace(current, boxes=boxes)
     stats = {}
     lost = dropped + int((~keep).sum())
     if lost:
@@ -155,6 +155,14 @@ def load_sample(
     if not keep.all():
         current = current.select(keep)
     return resized, current, stats
+
+
+def _loaded(record: Sample | LoadedSample, boxes: np.ndarray, size: tuple[int, int], keypoints: np.ndarray | None,
+            masks: np.ndarray | None, region: np.ndarray | None) -> LoadedSample:
+    """The record moved into a new frame: the Sample's (or a loaded record's) other fields kept."""
+    sources = record.sources if isinstance(record, LoadedSample) else ()
+    return LoadedSample(record.image, boxes, record.labels, size, record.attributes, keypoints, masks, region,
+                        record.meta, sources)
 
 
 def _source_masks(sample: Sample, source_size: tuple[int, int]) -> np.ndarray:

@@ -1,8 +1,14 @@
-"""`Sample`, the record for one annotated image, and `BoxFormat`.
+"""The two records, one frame each, and `BoxFormat`.
 
-Inside seqloaders every box is XYXY in pixels of the source image (``x_min, y_min, x_max,
-y_max``, with ``x_max`` one past the last covered column, as in COCO). Other formats exist only
-at the edges: parsers convert into XYXY, writers and users convert out of it.
+- :class:`Sample`: one annotated image as a reader gives it, in pixels of the **source image**,
+  masks as they are stored (lazy).
+- :class:`LoadedSample`: the same image after loading, in pixels of the **loaded image** (the
+  model input, or the decoded image while ``augment_at="source"`` augments it), with rendered
+  masks and the valid region as arrays. Augmenters and encoders receive it.
+
+Every box is XYXY (``x_min, y_min, x_max, y_max``, with ``x_max`` one past the last covered
+column, as in COCO). Other formats exist only at the edges: parsers convert into XYXY, writers
+and users convert out of it.
 """
 
 from __future__ import annotations
@@ -14,13 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["VALID_REGION", "BoxFormat", "ReadReport", "Sample", "SampleList"]
-
-#: ``Sample.meta`` key of an (H, W) bool map of the pixels that show the image, set by the loading
-#: pipeline when it renders masks and the resize (letterbox padding) or the augmentation (borders
-#: brought in) can leave pixels that show nothing. Augmenters move it like a mask; mask encoders
-#: mark the pixels outside it as ignored.
-VALID_REGION = "valid_region"
+__all__ = ["BoxFormat", "LoadedSample", "ReadReport", "Sample", "SampleList", "as_loaded"]
 
 
 class BoxFormat(str, enum.Enum):
@@ -81,10 +81,13 @@ class Sample:
         image_size: (H, W) of the source image if known (after EXIF orientation), else None.
         attributes: per-box extras, each an (N,) array (WIDER FACE blur, COCO iscrowd, ...).
         keypoints: (N, K, 3) float32 x, y (pixels) and visibility, or None.
-        masks: a lazy mask source (paths, polygons or RLE) rendered only when needed, or None.
-        meta: per-image extras (source id, file line, image-level class, ...).
+        masks: a lazy mask source (paths, polygons or RLE; :mod:`seqloaders.masks`) rendered only
+            when a batch needs them, an (N, H, W) array of the source image's pixels, or None.
+        meta: the annotation's per-image extras (source id, file and line, image-level class
+            ``label``, ...); what the library computes while loading is in :class:`LoadedSample`.
 
-    A changed sample is a new one: use ``dataclasses.replace`` or :meth:`replace`.
+    A changed sample is a new one: use ``dataclasses.replace`` or :meth:`replace`. Readers that
+    build arrays they have already checked use :meth:`unchecked`.
 
     Example:
         >>> import numpy as np, seqloaders as sl
@@ -144,10 +147,32 @@ class Sample:
         """A copy with some fields changed (``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
 
-    def _evolve(self, **changes: Any) -> Sample:
-        """:meth:`replace` without re-validation, for library code whose arrays are already
-        well-formed (the per-sample hot path)."""
-        return _trusted_sample(**{**self.__dict__, **changes})
+    @staticmethod
+    def unchecked(image: str, boxes: np.ndarray, labels: np.ndarray, image_size: tuple[int, int] | None = None,
+                  attributes: Mapping[str, np.ndarray] | None = None, keypoints: np.ndarray | None = None,
+                  masks: Any = None, meta: Mapping[str, Any] | None = None) -> Sample:
+        """A Sample from arrays the caller has already made well-formed, without the checks.
+
+        For readers' hot loops: ``image`` a str, ``boxes`` (N, 4) float32, ``labels`` (N,) int64,
+        ``image_size`` a tuple of two positive ints or None, attributes (N,) arrays. Anything
+        else belongs in the checked constructor, ``Sample(...)``.
+
+        Example:
+            >>> import numpy as np
+            >>> Sample.unchecked("a.jpg", np.zeros((0, 4), np.float32), np.zeros((0,), np.int64))
+            Sample('a.jpg', boxes=0)
+        """
+        obj = object.__new__(Sample)
+        set_ = object.__setattr__
+        set_(obj, "image", image)
+        set_(obj, "boxes", boxes)
+        set_(obj, "labels", labels)
+        set_(obj, "image_size", image_size)
+        set_(obj, "attributes", {} if attributes is None else attributes)
+        set_(obj, "keypoints", keypoints)
+        set_(obj, "masks", masks)
+        set_(obj, "meta", {} if meta is None else meta)
+        return obj
 
     def select(self, keep: np.ndarray) -> Sample:
         """A copy with only the boxes selected by ``keep`` (bool mask or indices), attributes and
@@ -245,18 +270,161 @@ class SampleList(list):
 
 
 def _trusted_sample(**fields) -> Sample:
-    """Build a Sample from already-validated arrays, skipping the checks (hot path of parsers)."""
-    obj = object.__new__(Sample)
-    set_ = object.__setattr__
-    set_(obj, "image", fields["image"])
-    set_(obj, "boxes", fields["boxes"])
-    set_(obj, "labels", fields["labels"])
-    set_(obj, "image_size", fields.get("image_size"))
-    set_(obj, "attributes", fields.get("attributes", {}))
-    set_(obj, "keypoints", fields.get("keypoints"))
-    set_(obj, "masks", fields.get("masks"))
-    set_(obj, "meta", fields.get("meta", {}))
-    return obj
+    """Compatibility spelling of :meth:`Sample.unchecked` (keyword arguments)."""
+    return Sample.unchecked(**fields)
 
 
-Sample._trusted = staticmethod(_trusted_sample)  # type: ignore[attr-defined]
+Sample._trusted = staticmethod(_trusted_sample)  # type: ignore[attr-defined]  # old readers' spelling
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LoadedSample:
+    """One loaded image's targets, in pixels of the loaded image: what augmenters and encoders get.
+
+    The loading core makes it from a :class:`Sample` (``seqloaders.pipeline.load_sample``): boxes
+    and keypoints moved from source pixels into the image it decoded and resized, masks rendered.
+    Augmenters return a new one (:meth:`replace`, :meth:`select`), with every target moved by the
+    same transform (:class:`~seqloaders.transform.Transform`).
+
+    Args:
+        image: the source image's path or key (for messages; the pixels travel beside the record).
+        boxes: (N, 4) float32 XYXY pixels of the loaded image.
+        labels: (N,) int64.
+        image_size: (H, W) of the loaded image.
+        attributes: per-box (N,) arrays, as in the Sample.
+        keypoints: (N, K, 3) float32 x, y (pixels of the loaded image) and visibility, or None.
+        masks: (N, H, W) bool rendered masks, or None (no mask encoder asked for them).
+        valid_region: (H, W) bool, True where the pixels show the image (False on letterbox
+            padding and on borders an augmentation brought in), or None when every pixel does.
+            Mask encoders mark the pixels outside it as ignored.
+        meta: the Sample's per-image extras, unchanged.
+        sources: the images the pixels were made from: ``(image,)``, or several after a mosaic or
+            MixUp, in order.
+
+    Example:
+        >>> import numpy as np, seqloaders as sl
+        >>> s = sl.LoadedSample("a.jpg", boxes=[[0, 0, 4, 4]], labels=[1], image_size=(8, 8))
+        >>> s.select(np.array([False])).num_boxes, s.sources
+        (0, ('a.jpg',))
+    """
+
+    image: str
+    boxes: np.ndarray
+    labels: np.ndarray
+    image_size: tuple[int, int]
+    attributes: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    keypoints: np.ndarray | None = None
+    masks: np.ndarray | None = None
+    valid_region: np.ndarray | None = None
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    sources: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        boxes = self.boxes
+        if not (isinstance(boxes, np.ndarray) and boxes.dtype == np.float32 and boxes.ndim == 2):
+            boxes = _as_array(boxes, np.float32, (4,), "boxes")
+            set_(self, "boxes", boxes)
+        n = len(boxes)
+        labels = self.labels
+        if not (isinstance(labels, np.ndarray) and labels.dtype == np.int64):
+            labels = np.asarray(labels, np.int64).reshape(-1)
+            set_(self, "labels", labels)
+        size = self.image_size
+        if not isinstance(size, tuple):
+            size = (int(size[0]), int(size[1]))
+            set_(self, "image_size", size)
+        problem = None
+        if boxes.shape[1:] != (4,):
+            problem = f"boxes must have shape (N, 4), got {boxes.shape}"
+        elif labels.shape != (n,):
+            problem = f"labels must have shape ({n},) to match boxes, got {labels.shape}"
+        elif any(np.shape(v)[:1] != (n,) for v in self.attributes.values()):
+            problem = f"every attribute must have {n} entries (one per box)"
+        elif self.keypoints is not None and (self.keypoints.ndim != 3 or self.keypoints.shape[0] != n):
+            problem = f"keypoints must have shape ({n}, K, 3), got {self.keypoints.shape}"
+        elif self.masks is not None and (not isinstance(self.masks, np.ndarray) or self.masks.shape[0] != n
+                                         or self.masks.shape[1:] != size):
+            problem = (f"masks must be an ({n}, {size[0]}, {size[1]}) array, got "
+                       f"{getattr(self.masks, 'shape', type(self.masks).__name__)}")
+        elif self.valid_region is not None and self.valid_region.shape != size:
+            problem = f"valid_region must have shape {size}, got {self.valid_region.shape}"
+        if problem is not None:
+            raise ValueError(f"{self.image}: {problem}")
+        if not self.sources:
+            set_(self, "sources", (str(self.image),))
+
+    @property
+    def num_boxes(self) -> int:
+        """Number of objects (N)."""
+        return len(self.boxes)
+
+    def replace(self, **changes: Any) -> LoadedSample:
+        """A copy with some fields changed (checked like the constructor)."""
+        return dataclasses.replace(self, **changes)
+
+    def select(self, keep: np.ndarray) -> LoadedSample:
+        """A copy with only the boxes selected by ``keep`` (bool mask or indices), every per-box target kept aligned."""
+        keep = np.asarray(keep)
+        return dataclasses.replace(
+            self,
+            boxes=self.boxes[keep],
+            labels=self.labels[keep],
+            attributes={k: v[keep] for k, v in self.attributes.items()},
+            keypoints=None if self.keypoints is None else self.keypoints[keep],
+            masks=None if self.masks is None else self.masks[keep],
+        )
+
+    @classmethod
+    def from_sample(cls, sample: Sample, image_size: tuple[int, int] | None = None) -> LoadedSample:
+        """A Sample taken as loaded without moving it (its pixels are the loaded image's).
+
+        Masks come along when they are an array; a lazy mask source does not (render it with
+        :func:`seqloaders.decode_masks` first). ``image_size`` defaults to the sample's.
+        """
+        size = image_size if image_size is not None else sample.image_size
+        if size is None:
+            raise ValueError(f"{sample.image}: the sample has no image_size; pass the loaded image's (H, W)")
+        masks = sample.masks if isinstance(sample.masks, np.ndarray) else None
+        return cls(sample.image, sample.boxes, sample.labels, tuple(size), sample.attributes, sample.keypoints,
+                   None if masks is None else np.asarray(masks, bool), None, sample.meta)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LoadedSample):
+            return NotImplemented
+        if (self.image, self.image_size, self.sources) != (other.image, other.image_size, other.sources):
+            return False
+        if self.attributes.keys() != other.attributes.keys():
+            return False
+        pairs = [(self.boxes, other.boxes), (self.labels, other.labels), (self.keypoints, other.keypoints),
+                 (self.masks, other.masks), (self.valid_region, other.valid_region),
+                 *((v, other.attributes[k]) for k, v in self.attributes.items())]
+        return all((a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+                   for a, b in pairs)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        parts = [repr(self.image), f"boxes={self.num_boxes}", f"image_size={self.image_size}"]
+        if self.attributes:
+            parts.append(f"attributes={sorted(self.attributes)}")
+        if self.keypoints is not None:
+            parts.append(f"keypoints={self.keypoints.shape[1]}")
+        if self.masks is not None:
+            parts.append("masks")
+        if self.valid_region is not None:
+            parts.append("valid_region")
+        if len(self.sources) > 1:
+            parts.append(f"sources={len(self.sources)}")
+        return f"LoadedSample({', '.join(parts)})"
+
+
+def as_loaded(sample: Sample | LoadedSample, image_size: tuple[int, int] | None = None) -> LoadedSample:
+    """``sample`` if it is a :class:`LoadedSample`, else :meth:`LoadedSample.from_sample` of it.
+
+    Augmenters and encoders accept a plain :class:`Sample` through this (a Sample whose pixels
+    are the image's, as in a test or a notebook).
+    """
+    if isinstance(sample, LoadedSample):
+        return sample
+    return LoadedSample.from_sample(sample, image_size)

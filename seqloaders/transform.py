@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from .geometry import box_areas, scale_boxes
-from .records import VALID_REGION, Sample
+from .records import LoadedSample, Sample, as_loaded
 from .resize import place_label_map
 
 __all__ = ["Transform", "affine_matrix", "check_flip_index", "clip_boxes_to", "keep_unlabelled", "visible_boxes",
@@ -341,25 +341,26 @@ class Transform:
                                                                       1.0 / (sx * source_size[1])), offset, fill=False)
         return self.label_map(np.ones(tuple(source_size), bool))
 
-    def apply(self, sample: Sample, flip_index: Sequence[int] | None = None) -> Sample:
-        """The sample moved: boxes (not clipped), keypoints, rendered masks, the valid region, ``image_size``.
+    def apply(self, sample: LoadedSample | Sample, flip_index: Sequence[int] | None = None) -> LoadedSample:
+        """The record moved: boxes (not clipped), keypoints, rendered masks, the valid region, ``image_size``.
 
-        Labels and attributes stay with their boxes (none is dropped here). Masks must be rendered
-        ((N, H, W) arrays); a lazy mask source raises.
+        Labels and attributes stay with their boxes (none is dropped here). A :class:`Sample` is
+        taken as loaded (:func:`~seqloaders.records.as_loaded`); its masks must then be an array,
+        and a lazy mask source raises.
         """
+        if isinstance(sample, Sample) and sample.masks is not None and not isinstance(sample.masks, np.ndarray):
+            raise ValueError(f"{sample.image}: cannot move masks of type {type(sample.masks).__name__} (a lazy "
+                             "source); render them first (a mask encoder makes the Sequence do so), or drop them "
+                             "(an augmenter's masks='drop')")
+        sample = as_loaded(sample)
         changes: dict = {"boxes": self.boxes(sample.boxes), "image_size": self.size}
         if sample.keypoints is not None:
             if flip_index is not None and len(flip_index) != sample.keypoints.shape[1]:
                 raise ValueError(f"{sample.image}: flip_index has {len(flip_index)} entries but the sample has "
                                  f"{sample.keypoints.shape[1]} keypoints per object")
             changes["keypoints"] = self.keypoints(sample.keypoints, flip_index)
-        masks = sample.masks
-        if isinstance(masks, np.ndarray):
-            changes["masks"] = self.masks(masks)
-        elif masks is not None:
-            raise ValueError(f"{sample.image}: cannot move masks of type {type(masks).__name__} (a lazy source); "
-                             "render them first (a mask encoder makes the Sequence do so), or drop them "
-                             "(an augmenter's masks='drop')")
-        if VALID_REGION in sample.meta:
-            changes["meta"] = {**sample.meta, VALID_REGION: self.label_map(sample.meta[VALID_REGION])}
+        if sample.masks is not None:
+            changes["masks"] = self.masks(sample.masks)
+        if sample.valid_region is not None:
+            changes["valid_region"] = self.label_map(sample.valid_region)
         return sample.replace(**changes)

@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 
 import seqloaders as sl
-from seqloaders.records import VALID_REGION
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
 
@@ -35,9 +34,9 @@ def scene(h=60, w=80):
         masks[k, y1:y2, x1:x2] = True
     centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, np.full(3, 2.0)], axis=1)
     keypoints = np.stack([centres, np.zeros((3, 3), np.float32)], axis=1).astype(np.float32)  # 2nd: unlabelled
-    sample = sl.Sample("scene.png", boxes=boxes, labels=[0, 1, 2], keypoints=keypoints, masks=masks,
-                       attributes={"id": np.array([10, 11, 12])}, image_size=(h, w),
-                       meta={VALID_REGION: np.ones((h, w), bool)})
+    sample = sl.LoadedSample("scene.png", boxes=boxes, labels=[0, 1, 2], image_size=(h, w),
+                             attributes={"id": np.array([10, 11, 12])}, keypoints=keypoints, masks=masks,
+                             valid_region=np.ones((h, w), bool))
     return image, sample
 
 
@@ -75,7 +74,7 @@ class AugmenterConformance:
         moved_image, out = self.make_augmenter()(image, sample, np.random.default_rng(seed))
         assert moved_image.dtype == np.uint8 and moved_image.ndim == 3
         check_targets_follow_pixels(moved_image, out)
-        assert out.meta[VALID_REGION].shape == moved_image.shape[:2]
+        assert out.valid_region.shape == moved_image.shape[:2]
         assert out.image_size == moved_image.shape[:2]
 
     def test_the_inputs_are_not_changed(self):

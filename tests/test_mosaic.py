@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import seqloaders as sl
-from seqloaders.mosaic import SOURCES, concat_samples
+from seqloaders.mosaic import concat_samples
 from seqloaders.transform import Transform, visible_boxes_in
 
 SIZE = 128  # sources and outputs: stretch at scale 1, so a tile is its source
@@ -89,7 +89,7 @@ def test_yolo_boxes_cover_their_objects_and_every_visible_object_has_a_box(tmp_p
             images, samples = loader.load_batch(epoch, index)
             assert images.shape == (6, SIZE, SIZE, 3) and images.dtype == np.uint8
             for image, sample in zip(images, samples, strict=True):
-                assert len(sample.meta[SOURCES]) == 4 and sample.image_size == (SIZE, SIZE)
+                assert len(sample.sources) == 4 and sample.image_size == (SIZE, SIZE)
                 _check_boxes_against_pixels(image, sample, sources)
                 assert sample.attributes["blur"].tolist() == (sample.labels % 3).tolist()  # attributes follow
                 shown = set(np.unique(_labels_of_pixels(image, len(sources)))) - {-1}
@@ -111,14 +111,14 @@ def test_a_3x3_mosaic_and_mixup_keep_their_targets(tmp_path):
                    augment=sl.YoloAugmenter(grid=3), preprocess="uint8", seed=1, threads=2) as loader:
         images, samples = loader.load_batch(0, 0)
     for image, sample in zip(images, samples, strict=True):
-        assert len(sample.meta[SOURCES]) >= 4 and len(set(sample.meta[SOURCES])) == len(sample.meta[SOURCES])
+        assert len(sample.sources) >= 4 and len(set(sample.sources)) == len(sample.sources)
         _check_boxes_against_pixels(image, sample, sources)
     aug = sl.YoloAugmenter(mixup=1.0, hue=0, saturation=0, value=0)
     with sl.Loader(sources, batch_size=6, image_size=(SIZE, SIZE), encoder=sl.PaddedBoxEncoder(32), augment=aug,
                    preprocess="uint8", seed=2, threads=1) as loader:
         images, samples = loader.load_batch(0, 0)
     for sample in samples:
-        assert len(sample.meta[SOURCES]) == 8  # two mosaics blended
+        assert len(sample.sources) == 8  # two mosaics blended
         assert sample.num_boxes == len(sample.labels) == len(sample.attributes["blur"])
         assert (sample.boxes[:, 2:] > sample.boxes[:, :2]).all()
 
@@ -169,8 +169,8 @@ def test_mosaic_and_mixup_are_off_for_the_last_epochs(tmp_path):
         images, off = loader.load_batch(2, 0)
         again = sl.Loader(sources, augment=aug, **seq_kwargs)  # a resumed run: the schedule is a function of the epoch
         np.testing.assert_array_equal(again.batch(2, 0)[0], images)
-    assert all(len(s.meta[SOURCES]) >= 4 for s in on)
-    assert all(len(s.meta[SOURCES]) == 1 for s in off)  # one image each: affine, HSV and flip only
+    assert all(len(s.sources) >= 4 for s in on)
+    assert all(len(s.sources) == 1 for s in off)  # one image each: affine, HSV and flip only
     for image, sample in zip(images, off, strict=True):
         _check_boxes_against_pixels(image, sample, sources)
     with pytest.raises(ValueError, match="close_mosaic=10 needs epochs"):
@@ -208,16 +208,16 @@ def test_mosaic_moves_keypoints_masks_and_cuts_what_it_crops():
         masks[0, 8:40, 8:40] = True
         masks[1, 0:64, 50:64] = True  # along the right edge
         kp = np.array([[[10, 10, 2], [0, 0, 0]], [[60, 32, 2], [55, 2, 1]]], np.float32)
-        samples.append(sl.Sample(f"{i}.png", boxes=[[8, 8, 40, 40], [50, 0, 64, 64]], labels=[i, 10 + i],
-                                 masks=masks, keypoints=kp, image_size=(size, size),
-                                 meta={sl.records.VALID_REGION: np.ones((size, size), bool)}))
+        samples.append(sl.LoadedSample(f"{i}.png", boxes=[[8, 8, 40, 40], [50, 0, 64, 64]], labels=[i, 10 + i],
+                                       image_size=(size, size), masks=masks, keypoints=kp,
+                                       valid_region=np.ones((size, size), bool)))
     aug = sl.YoloAugmenter(hue=0, saturation=0, value=0, flip=0)
     total_cut = 0
     for seed in range(20):
         _, out, stats = aug(0, images, samples, np.random.default_rng(seed))
         total_cut += stats.get("boxes_without_area", 0)
         assert out.masks.shape == (out.num_boxes, size, size)
-        region = out.meta[sl.records.VALID_REGION]
+        region = out.valid_region
         assert region.shape == (size, size) and region.dtype == bool
         for box, mask, points in zip(out.boxes, out.masks, out.keypoints, strict=True):
             ys, xs = np.nonzero(mask)

@@ -8,7 +8,6 @@ import pytest
 import seqloaders as sl
 from seqloaders.augment import AlbumentationsAugmenter, as_augmenter
 from seqloaders.native_augment import affine_matrix
-from seqloaders.records import VALID_REGION
 
 GEOMETRY_ONLY = {"brightness_contrast": 0.0, "hue_saturation": 0.0}
 
@@ -105,13 +104,13 @@ def test_masks_and_valid_region_move_with_the_image():
     image, sample = painted()
     mask = image[..., 0] > 0
     region = np.ones(image.shape[:2], bool)
-    sample = sample.replace(masks=mask[None], meta={VALID_REGION: region})
+    sample = sl.LoadedSample.from_sample(sample.replace(masks=mask[None])).replace(valid_region=region)
     out_image, out = run(fixed(scale=0.8, rotate=8.0, translate=0.05, fill=7), image, sample)
     moved = out.masks[0]
     bright = out_image[..., 0] > 127
     iou = (moved & bright).sum() / (moved | bright).sum()
     assert iou > 0.9
-    valid = out.meta[VALID_REGION]
+    valid = out.valid_region
     assert valid.dtype == bool and not valid.all() and valid.any()
     # the uncovered pixels are the fill value (away from the interpolated edge)
     assert (out_image[0, 0] == 7).all() and not valid[0, 0]

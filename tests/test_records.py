@@ -71,3 +71,55 @@ def test_sample_is_frozen_and_select_keeps_attributes_aligned():
     assert s == sl.Sample("a.jpg", boxes=BOXES, labels=[0, 1, 2], attributes={"blur": np.array([5, 6, 7])})
     assert s != t
     assert "boxes=3" in repr(s) and "attributes=['blur']" in repr(s)
+
+
+def test_loaded_sample_checks_its_frame():
+    """The output-frame record: every target in the loaded image's pixels, checked against its size."""
+    masks = np.zeros((1, 4, 6), bool)
+    ok = sl.LoadedSample("a.jpg", boxes=[[0, 0, 2, 2]], labels=[3], image_size=(4, 6), masks=masks,
+                         valid_region=np.ones((4, 6), bool), attributes={"blur": [1]})
+    assert ok.sources == ("a.jpg",) and ok.boxes.dtype == np.float32 and ok.labels.dtype == np.int64
+    with pytest.raises(ValueError, match=r"a.jpg: masks must be an \(1, 4, 5\) array"):
+        ok.replace(image_size=(4, 5), valid_region=None)
+    with pytest.raises(ValueError, match=r"valid_region must have shape \(4, 6\)"):
+        ok.replace(valid_region=np.ones((2, 2), bool))
+    with pytest.raises(ValueError, match="labels must have shape"):
+        sl.LoadedSample("a.jpg", boxes=[[0, 0, 2, 2]], labels=[1, 2], image_size=(4, 6))
+    with pytest.raises(ValueError, match="every attribute must have 1 entries"):
+        ok.replace(attributes={"blur": [1, 2]})
+
+
+def test_loaded_sample_select_keeps_every_target_aligned():
+    masks = np.zeros((3, 4, 6), bool)
+    for k in range(3):
+        masks[k, k] = True
+    kp = np.arange(3 * 2 * 3, dtype=np.float32).reshape(3, 2, 3)
+    s = sl.LoadedSample("a.jpg", boxes=np.arange(12).reshape(3, 4), labels=[0, 1, 2], image_size=(4, 6),
+                        masks=masks, keypoints=kp, attributes={"id": np.array([10, 11, 12])},
+                        valid_region=np.ones((4, 6), bool), sources=("a.jpg", "b.jpg"))
+    out = s.select(np.array([True, False, True]))
+    assert out.labels.tolist() == [0, 2] and out.attributes["id"].tolist() == [10, 12]
+    np.testing.assert_array_equal(out.masks, masks[[0, 2]])
+    np.testing.assert_array_equal(out.keypoints, kp[[0, 2]])
+    assert out.sources == ("a.jpg", "b.jpg") and out.valid_region is s.valid_region
+    assert s == s.replace() and out != s
+
+
+def test_a_sample_taken_as_loaded():
+    masks = np.ones((1, 4, 6), bool)
+    sample = sl.Sample("a.jpg", boxes=[[0, 0, 2, 2]], labels=[1], image_size=(4, 6), masks=masks,
+                       meta={"line": 7})
+    loaded = sl.records.as_loaded(sample)
+    assert isinstance(loaded, sl.LoadedSample) and loaded.meta == {"line": 7} and loaded.valid_region is None
+    np.testing.assert_array_equal(loaded.masks, masks)
+    assert sl.records.as_loaded(loaded) is loaded
+    with pytest.raises(ValueError, match="has no image_size"):
+        sl.LoadedSample.from_sample(sl.Sample("b.jpg"))
+    assert sl.LoadedSample.from_sample(sl.Sample("b.jpg"), (2, 3)).image_size == (2, 3)
+
+
+def test_unchecked_is_the_fast_constructor():
+    boxes, labels = np.zeros((1, 4), np.float32), np.zeros((1,), np.int64)
+    fast = sl.Sample.unchecked("a.jpg", boxes, labels, (4, 6), meta={"line": 2})
+    assert fast == sl.Sample("a.jpg", boxes=boxes, labels=labels, image_size=(4, 6))
+    assert fast.boxes is boxes and fast.attributes == {} and fast.meta == {"line": 2}

@@ -6,7 +6,6 @@ from augment_conformance import check_targets_follow_pixels, scene
 
 import seqloaders as sl
 from seqloaders.geometry import scale_boxes
-from seqloaders.records import VALID_REGION
 from seqloaders.transform import Transform, affine_matrix, keep_unlabelled, visible_boxes
 
 
@@ -16,13 +15,14 @@ def test_resize_placement_moves_targets_with_the_pixels(tmp_path):
     image, sample = scene()
     path = tmp_path / "scene.png"
     cv2.imwrite(str(path), image[..., ::-1])
-    sample = sample.replace(image=str(path), meta={})
+    sample = sl.Sample(str(path), boxes=sample.boxes, labels=sample.labels, image_size=sample.image_size,
+                       attributes=sample.attributes, keypoints=sample.keypoints, masks=sample.masks)
     seq = sl.SegmentationSequence([sample], batch_size=1, image_size=(50, 50), resize="letterbox",
                                   encoder=sl.encoders.InstanceMaskEncoder(max_instances=3), preprocess="uint8")
     x, samples = seq.load_batch(0)
     out = samples[0]
     check_targets_follow_pixels(x[0], out)
-    region = out.meta[VALID_REGION]
+    region = out.valid_region
     assert region.shape == (50, 50) and not region.all() and region[25].all()  # padding rows are outside
 
 

@@ -80,8 +80,10 @@ def check_image_size(image_size: Any, encoder: Any) -> tuple[int, int]:
 class TargetEncoder(abc.ABC):
     """Turns the targets of one sample into a fixed-shape array; several in a dict give a dict ``y``.
 
-    Samples reach the encoder after resizing and augmentation: boxes are XYXY pixels of the
-    *output* image of size ``image_size`` (H, W).
+    Samples reach the encoder after resizing and augmentation, as
+    :class:`~seqloaders.LoadedSample` records: boxes are XYXY pixels of the *output* image of size
+    ``image_size`` (H, W), masks rendered and ``valid_region`` set when ``needs_masks``. (A plain
+    :class:`~seqloaders.Sample` already in those pixels encodes the same, as in tests.)
 
     The protocol is ``encode_sample`` (and ``encode_batch``, for a faster batch) one way and
     ``decode(target, image_size, *, threshold=0.5) -> Decoded`` the other, the same signature for

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import EncodingError
-from ..records import VALID_REGION, Sample
+from ..records import Sample
 from ..resize import letterbox_geometry, place_label_map
 from .base import Decoded, TargetEncoder
 from .padded import OVERFLOWS, _select_slots
@@ -252,7 +252,7 @@ class SemanticMaskEncoder(TargetEncoder):
         self._check_size(image_size)
         masks = _sample_masks(sample, image_size, "SemanticMaskEncoder")
         crowd = sample.attributes.get(self.crowd_key)
-        valid = sample.meta.get(VALID_REGION) if self.padding_to_ignore else None
+        valid = getattr(sample, "valid_region", None) if self.padding_to_ignore else None  # a LoadedSample's
         return encode_semantic_mask(masks, sample.labels, self.num_classes, self.background, self.ignore_index,
                                     crowd, self.crowd_to_ignore, self.label_offset, valid)
 

@@ -230,7 +230,7 @@ def parse_csv(
             handle_error(exc, on_error, report)
             continue
         labels = np.array([label_of[r.label] if r.label is not None else 0 for r in objects], np.int64)
-        samples.append(Sample._trusted(image=image_path, boxes=boxes, labels=labels, image_size=size,
+        samples.append(Sample.unchecked(image=image_path, boxes=boxes, labels=labels, image_size=size,
                                        attributes={}, meta={"line": rows[0].line}))
         extras.append({str(a): [r.extra[k] for r in objects] for k, a in enumerate(attributes)})
     if attributes:

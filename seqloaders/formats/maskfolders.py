@@ -115,5 +115,5 @@ def _read_one(folder: str, name: str, storage_options: Mapping[str, Any] | None 
                                   path)
         boxes[k] = mask_boxes(mask[None])[0]
     n = len(paths)
-    return Sample._trusted(image=image, boxes=boxes, labels=np.zeros(n, np.int64), image_size=size,
+    return Sample.unchecked(image=image, boxes=boxes, labels=np.zeros(n, np.int64), image_size=size,
                            attributes={}, masks=MaskFiles(paths, size), meta={"id": name})

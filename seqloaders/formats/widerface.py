@@ -128,7 +128,7 @@ def parse_wider_face(
                 dropped_small += int((small & keep_mask).sum())
                 keep_mask &= ~small
             b, a = b[keep_mask], a[keep_mask]
-        samples.append(Sample._trusted(
+        samples.append(Sample.unchecked(
             image=image,
             boxes=b,
             labels=np.zeros(len(b), np.int64),

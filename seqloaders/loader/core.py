@@ -40,7 +40,7 @@ from ..errors import SampleError, WorkerError, leave_loader
 from ..imageio import DEFAULT_MAX_PIXELS
 from ..mosaic import MultiImageAugmenter
 from ..pipeline import LoadOptions, load_sample
-from ..records import Sample
+from ..records import LoadedSample, Sample
 from ..storage.files import stop_retries_when
 from ..storage.remote import default_storage
 from .report import LoadCounters, LoadReport, Tally
@@ -68,7 +68,7 @@ class _Loaded:
     """The loaded (not yet encoded) samples of some positions of a batch."""
 
     images: np.ndarray
-    samples: list[Sample]
+    samples: list[LoadedSample]
     stats: dict[str, int]
     skips: list[tuple[str, str]]
 
@@ -643,7 +643,7 @@ class Loader:
                           f"epoch {epoch}) failed to load; last error: {skips[-1][1]}", None, pos // self.batch_size,
                           epoch) from last_exc
 
-    def _encoding_error(self, exc: Exception, samples: list[Sample], index: int, epoch: int) -> SampleError:
+    def _encoding_error(self, exc: Exception, samples: list[LoadedSample], index: int, epoch: int) -> SampleError:
         """A SampleError naming the sample whose targets ``exc`` came from (found by encoding them one by one)."""
         encoders = list(self.encoder.items()) if isinstance(self.encoder, Mapping) else [(None, self.encoder)]
         failing = []  # (sample, encoder name): the first encoder each sample fails with
@@ -665,11 +665,12 @@ class Loader:
 
     # -- inspection -----------------------------------------------------------------------------
 
-    def load_batch(self, epoch: int, index: int) -> tuple[np.ndarray, list[Sample]]:
-        """The uint8 images and the transformed samples of a batch, before preprocessing and encoding.
+    def load_batch(self, epoch: int, index: int) -> tuple[np.ndarray, list[LoadedSample]]:
+        """The uint8 images and the loaded records of a batch, before preprocessing and encoding.
 
         Returns:
-            (B, H, W, 3) uint8 RGB images and B samples whose boxes are XYXY pixels of them.
+            (B, H, W, 3) uint8 RGB images and their B :class:`~seqloaders.LoadedSample` records
+            (boxes XYXY pixels of them).
         """
         self._check_index(index)
         positions = self.positions(index)

@@ -167,7 +167,7 @@ def test_flip_augmenter_image_boxes_keypoints_masks():
     np.testing.assert_array_equal(out.masks[0], [[0, 0, 0, 1, 1]] * 2)
     assert out.image_size == (2, 5)
     same_image, same = HorizontalFlipAugmenter([1, 0], p=0.0)(image, s, np.random.default_rng(0))
-    assert same_image is image and same is s
+    assert same_image is image and same == sl.LoadedSample.from_sample(s, (2, 5))  # unchanged, as a loaded record
     lazy = make(None, boxes=[[0, 0, 1, 1]], masks=["polygon"])
     with pytest.raises(ValueError, match="cannot move masks of type list"):
         aug(image, lazy, np.random.default_rng(0))
