@@ -1,7 +1,8 @@
-"""Smoke test of the throughput benchmark (seqloaders.benchmark): quick mode on a tiny set.
+"""Smoke test of the throughput benchmark (seqloaders.bench): quick mode on a tiny set.
 
 Runs in-process, only the ceiling (a) and DetectionSequence (d), one warm-up and one measured
-epoch; it checks that the machinery produces numbers, not what they are.
+epoch (and (a) once in a child process); it checks that the machinery produces numbers, not what
+they are.
 """
 
 import importlib.util
@@ -9,7 +10,10 @@ import math
 import re
 
 import seqloaders as sl
-from seqloaders.benchmark import BenchConfig, DatasetSpec, plot_results, run_benchmark
+from seqloaders import bench
+from seqloaders.bench import BenchConfig, DatasetSpec, plot_results, run_benchmark
+from seqloaders.bench.config import VARIANTS
+from seqloaders.bench.measure import RUNNERS
 
 
 def test_quick_benchmark_reports_numbers(tmp_path):
@@ -75,3 +79,27 @@ def test_rounds_pool_the_epochs_of_every_round(tmp_path):
     assert [len(r.epoch_seconds) for r in result.results] == [6, 6]  # one entry per variant, 3 rounds of 2
     assert [len(r.warmup_seconds) for r in result.results] == [3, 3]
     assert "in each of 3 rounds" in result.table()
+
+
+def test_an_isolated_run_measures_in_a_child_process(tmp_path):
+    """The child's entry point (seqloaders.bench.child.main) runs, pinned to one core, and reports back."""
+    toy = sl.make_toy_dataset(tmp_path / "toy", num_images=8)
+    spec = DatasetSpec("widerface", toy.annotations, options={"images_dir": toy.images})
+    config = BenchConfig(variants=("a",), workers=(1,), epochs=1, warmup=0, batch_size=4, memory_factor=0)
+    run = run_benchmark(spec, config, quick=True).get("a", 1)
+    assert run is not None and run.ok, run and run.error
+    assert run.isolated and run.images_per_epoch == 8
+    assert run.peak_rss_mb is None or run.peak_rss_mb > 0
+
+
+def test_every_variant_has_a_runner():
+    assert set(RUNNERS) == set(VARIANTS)
+
+
+def test_the_old_module_reexports_the_same_names():
+    from seqloaders import benchmark
+
+    assert benchmark.__all__ == bench.__all__
+    for name in bench.__all__:
+        if name != "TutorialSequence":  # made on first access: it imports Keras
+            assert getattr(benchmark, name) is getattr(bench, name), name
