@@ -15,7 +15,16 @@ import os as _os
 
 _os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from .augment import AlbumentationsAugmenter, Augmenter, FunctionAugmenter, detection_preset
+from . import toyformats  # deprecated re-export module, imported so that sl.toyformats keeps resolving
+from .augment import (
+    AlbumentationsAugmenter,
+    Augmenter,
+    FunctionAugmenter,
+    MultiImageAugmenter,
+    NativeAugmenter,
+    YoloAugmenter,
+    detection_preset,
+)
 from .check import CheckReport, Finding, check_dataset
 from .classmap import ClassMap
 from .encoders import (
@@ -69,11 +78,9 @@ from .geometry import box_areas, clip_boxes, convert_boxes
 from .imageio import decode_image, probe_image
 from .loader import Loader, LoadReport
 from .masks import MaskFiles, SegmentationMasks, decode_masks
-from .mosaic import MultiImageAugmenter, YoloAugmenter
-from .native_augment import NativeAugmenter
 from .pipeline import LoadOptions, load_sample
 from .preview import COCO_PERSON_SKELETON, draw_samples, preview_sequence, render_batch
-from .records import BoxFormat, ReadReport, Sample, SampleList
+from .records import BoxFormat, LoadedSample, ReadReport, Sample, SampleList
 from .resize import resize_image
 from .storage import FsspecStorage, LocalStorage, Storage
 from .summary import DatasetSummary, summarize
@@ -87,8 +94,7 @@ from .tfrecord import (
     write_tfrecords,
     write_tfrecords_beam,
 )
-from .toy import ToyDataset, make_toy_dataset
-from .toyformats import ToyFormat, make_toy_formats
+from .toy import ToyDataset, ToyFormat, make_toy_dataset, make_toy_formats
 
 __version__ = "0.1.0"
 
@@ -111,6 +117,7 @@ __all__ = [
     "KeypointSequence",
     "LoadReport",
     "LoadReportCallback",
+    "LoadedSample",
     "Loader",
     "MultiImageAugmenter",
     "NativeAugmenter",
@@ -123,7 +130,6 @@ __all__ = [
     "SeqloadersError",
     "TFRecordSource",
     "TargetEncoder",
-    "VOC_CLASSES",
     "WorkerError",
     "YoloAugmenter",
     "check_dataset",

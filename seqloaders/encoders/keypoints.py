@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import EncodingError
-from ..native_augment import HorizontalFlipAugmenter  # re-exported: it was defined here
+from ..augment.native import HorizontalFlipAugmenter  # re-exported: it was defined here
 from ..records import Sample
 from ..transform import Transform, check_flip_index
 from .base import Decoded, TargetEncoder, check_image_size

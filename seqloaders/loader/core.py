@@ -18,15 +18,10 @@ where they run.
 
 from __future__ import annotations
 
-import atexit
 import concurrent.futures
-import dataclasses
 import math
-import multiprocessing.util  # noqa: F401 - registers its exit handler before ours: atexit runs ours first
 import os
-import pickle
 import threading
-import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,109 +29,26 @@ from typing import Any
 
 import numpy as np
 
-from ..augment import as_augmenter
+from ..augment.mosaic import MultiImageAugmenter
+from ..augment.presets import as_augmenter
 from ..encoders.base import TargetEncoder
 from ..errors import SampleError, WorkerError, leave_loader
+from ..formats.errorpolicy import check_on_error
 from ..imageio import DEFAULT_MAX_PIXELS
-from ..mosaic import MultiImageAugmenter
 from ..pipeline import LoadOptions, load_sample
 from ..records import LoadedSample, Sample
 from ..storage.files import stop_retries_when
 from ..storage.remote import default_storage
+from .batch import Built, Loaded, encoding_error, failure_reason
+from .epoch import epoch_order, parse_shard
 from .report import LoadCounters, LoadReport, Tally
-from .threads import DaemonPool, exiting, in_call, release_waiters, wait_for
+from .runtime import Runtime
+from .threads import DaemonPool, exiting, in_call, wait_for
 
 __all__ = ["Built", "Loader"]
 
-ON_ERROR = ("raise", "warn", "skip")
 MAX_REPLACEMENTS = 16  # consecutive failed samples tried at one position before the batch fails
 _MIX_STREAM = MAX_REPLACEMENTS  # last seed word of a multi-image augmenter's generators (attempts stay below it)
-
-
-@dataclasses.dataclass
-class Built:
-    """One built batch: what the model gets and what was counted while building it."""
-
-    x: Any
-    y: Any
-    counters: LoadCounters
-    skips: list[tuple[str, str]]  # (image, why) for every sample replaced in the batch
-
-
-@dataclasses.dataclass
-class _Loaded:
-    """The loaded (not yet encoded) samples of some positions of a batch."""
-
-    images: np.ndarray
-    samples: list[LoadedSample]
-    stats: dict[str, int]
-    skips: list[tuple[str, str]]
-
-
-def _reason(exc: BaseException, sample: Sample) -> str:
-    """``"ImageError: cannot decode ..."``: the error's type and text, without the path when it is the sample's."""
-    text = str(exc)
-    if getattr(exc, "path", None) == str(sample.image) and isinstance(getattr(exc, "reason", None), str):
-        text = exc.reason  # the message names the sample already
-    return f"{type(exc).__name__}: {text}"
-
-
-def parse_shard(shard: Any) -> tuple[int, int]:
-    """``(index, count)`` from a tuple or a ``tf.distribute.InputContext``."""
-    if shard is None:
-        return (0, 1)
-    if hasattr(shard, "input_pipeline_id") and hasattr(shard, "num_input_pipelines"):
-        shard = (shard.input_pipeline_id, shard.num_input_pipelines)
-    index, count = (int(v) for v in shard)
-    if count < 1 or not 0 <= index < count:
-        raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard}")
-    return index, count
-
-
-_RUNNING: weakref.WeakSet = weakref.WeakSet()  # the runtimes of this process, closed at exit
-
-
-@atexit.register
-def _close_at_exit() -> None:
-    """Before multiprocessing's own exit handler: stop every loader's workers, release whoever waits on them."""
-    runtimes = [rt for rt in list(_RUNNING) if rt.pid == os.getpid()]
-    pools = [pool for rt in runtimes for pool in (rt.ahead, rt.images) if pool is not None]
-    for rt in runtimes:
-        rt.close()
-    release_waiters()
-    deadline = time.monotonic() + 2.0  # a batch being built finishes (a read that hangs does not hold the exit)
-    for pool in pools:
-        pool.join(deadline)
-
-
-class _Runtime:
-    """What a Loader holds while it runs (threads, worker processes, batches built ahead); never pickled."""
-
-    def __init__(self):
-        self.pid = os.getpid()
-        self.lock = threading.Lock()
-        self.stop = threading.Event()  # set by close(): background work gives up (no more retries)
-        self.images: DaemonPool | None = None
-        self.ahead: DaemonPool | None = None
-        self.processes: Any = None
-        self.pending: dict[tuple[int, int], Any] = {}  # (epoch, index) -> Future of a Built
-        self.perm: tuple[int, np.ndarray] | None = None
-        self.scratch = threading.local()
-        _RUNNING.add(self)
-
-    def close(self) -> None:
-        self.stop.set()
-        with self.lock:
-            pending, self.pending = self.pending, {}
-            pools, self.images, self.ahead = (self.images, self.ahead), None, None
-            processes, self.processes = self.processes, None
-        for future in pending.values():
-            future.cancel()
-        for pool in pools:
-            if pool is not None:
-                pool.close()
-        if processes is not None:
-            processes.close()
 
 
 class Loader:
@@ -233,8 +145,7 @@ class Loader:
             raise TypeError("encoder is required, e.g. encoder=sl.GridEncoder(grid_size=7, num_classes=1)")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if on_error not in ON_ERROR:
-            raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+        check_on_error(on_error)
         if not (preprocess in ("scale", "uint8", None) or callable(preprocess)):
             raise ValueError(f"preprocess must be 'scale', 'uint8', None or a callable, got {preprocess!r}")
         if len(samples) == 0:
@@ -268,15 +179,15 @@ class Loader:
             raise ValueError(f"drop_remainder=True with {self._epoch_size()} samples and batch_size={batch_size} "
                              "leaves no batch")
         self._tally = Tally(len(self))
-        self._rt_state: _Runtime | None = None
+        self._rt_state: Runtime | None = None
 
     # -- lifetime -------------------------------------------------------------------------------
 
     @property
-    def _rt(self) -> _Runtime:
+    def _rt(self) -> Runtime:
         rt = self._rt_state
         if rt is None or rt.pid != os.getpid():  # first use, or a forked child: the parent's threads are not here
-            rt = self._rt_state = _Runtime()
+            rt = self._rt_state = Runtime()
             weakref.finalize(self, rt.close)
         return rt
 
@@ -327,12 +238,7 @@ class Loader:
         cached = rt.perm
         if cached is not None and cached[0] == epoch:
             return cached[1]
-        n = len(self.samples)
-        perm = np.random.default_rng([self.seed, epoch, 1]).permutation(n) if self.shuffle else np.arange(n)
-        index, count = self.shard
-        if count > 1:
-            size = -(-n // count)
-            perm = np.resize(perm, size * count)[index::count]
+        perm = epoch_order(len(self.samples), self.seed, epoch, self.shuffle, self.shard)
         rt.perm = (epoch, perm)
         return perm
 
@@ -504,8 +410,8 @@ class Loader:
         mixer = self.augment.at_epoch(epoch)
         return as_augmenter((mixer or self.augment).before)
 
-    def _mix(self, mixer: MultiImageAugmenter, epoch: int, positions: Sequence[int], loaded: _Loaded, *,
-             uint8: bool = False, out: np.ndarray | None = None) -> _Loaded:
+    def _mix(self, mixer: MultiImageAugmenter, epoch: int, positions: Sequence[int], loaded: Loaded, *,
+             uint8: bool = False, out: np.ndarray | None = None) -> Loaded:
         """The outputs of a multi-image augmenter from a batch's loaded uint8 images, on the loader's threads.
 
         Output k draws from ``default_rng([seed, epoch, shard, position of k, _MIX_STREAM])``.
@@ -532,7 +438,7 @@ class Loader:
         for _, sample_stats in results:
             for key, value in sample_stats.items():
                 stats[key] = stats.get(key, 0) + value
-        return _Loaded(images, [sample for sample, _ in results], stats, loaded.skips)
+        return Loaded(images, [sample for sample, _ in results], stats, loaded.skips)
 
     def _each(self, count: int, fn: Callable[[int], None], threads: int | None = None) -> None:
         """``fn(k)`` for k in range(count): this thread and the loader's threads take the next k; first error raised.
@@ -567,7 +473,7 @@ class Loader:
         if errors:
             raise errors[min(errors)]
 
-    def _finish(self, epoch: int, index: int, loaded: _Loaded) -> Built:
+    def _finish(self, epoch: int, index: int, loaded: Loaded) -> Built:
         """Preprocess (a callable) and encode the loaded samples of a whole batch."""
         x = loaded.images
         if callable(self.preprocess):
@@ -580,11 +486,11 @@ class Loader:
             else:
                 y = self.encoder.encode_batch(loaded.samples, self.image_size, stats)
         except Exception as exc:
-            raise self._encoding_error(exc, loaded.samples, index, epoch) from exc
+            raise encoding_error(self.encoder, self.image_size, exc, loaded.samples, index, epoch) from exc
         return Built(x, y, LoadCounters.from_stats(stats), loaded.skips)
 
     def _load_positions(self, epoch: int, positions: Sequence[int], *, uint8: bool = False,
-                        threads: int | None = None, out: np.ndarray | None = None) -> _Loaded:
+                        threads: int | None = None, out: np.ndarray | None = None) -> Loaded:
         """Load the samples at these positions of the epoch into one (k, H, W, 3) array (uint8, or as preprocess).
 
         ``out``: the array to fill (a worker process's shared-memory slot), as :meth:`_pixels_layout` says.
@@ -606,7 +512,7 @@ class Loader:
             skips.extend(sample_skips)
             for key, value in sample_stats.items():
                 stats[key] = stats.get(key, 0) + value
-        return _Loaded(images, samples, stats, skips)
+        return Loaded(images, samples, stats, skips)
 
     def _load_position(self, perm: np.ndarray, pos: int, epoch: int, out: np.ndarray, scale: np.float32 | None,
                        augment: Any):
@@ -629,7 +535,7 @@ class Loader:
                 batch = pos // self.batch_size
                 if self.on_error == "raise":
                     raise SampleError(f"failed to load sample {sample.image!r} (batch {batch}, epoch {epoch}, "
-                                      f"position {pos}): {_reason(exc, sample)}",
+                                      f"position {pos}): {failure_reason(exc, sample)}",
                                       str(sample.image), batch, epoch) from exc
                 skips.append((str(sample.image), f"{type(exc).__name__}: {exc}"))
                 last_exc = exc
@@ -642,26 +548,6 @@ class Loader:
         raise SampleError(f"{len(skips)} consecutive samples from position {pos} (batch {pos // self.batch_size}, "
                           f"epoch {epoch}) failed to load; last error: {skips[-1][1]}", None, pos // self.batch_size,
                           epoch) from last_exc
-
-    def _encoding_error(self, exc: Exception, samples: list[LoadedSample], index: int, epoch: int) -> SampleError:
-        """A SampleError naming the sample whose targets ``exc`` came from (found by encoding them one by one)."""
-        encoders = list(self.encoder.items()) if isinstance(self.encoder, Mapping) else [(None, self.encoder)]
-        failing = []  # (sample, encoder name): the first encoder each sample fails with
-        for sample in samples:
-            for name, enc in encoders:
-                try:
-                    enc.encode_batch([sample], self.image_size, {})
-                except Exception:
-                    failing.append((sample, f"{type(enc).__name__}" + ("" if name is None else f" {name!r}")))
-                    break
-        if failing and (len(failing) < len(samples) or len(samples) == 1):  # not a failure of every sample
-            sample, which = failing[0]
-            return SampleError(f"failed to encode the targets of sample {sample.image!r} (batch {index}, "
-                               f"epoch {epoch}) with {which}: {type(exc).__name__}: {exc}",
-                               str(sample.image), index, epoch)
-        images = ", ".join(str(s.image) for s in samples[:8]) + (" ..." if len(samples) > 8 else "")
-        return SampleError(f"failed to encode the targets of batch {index} (epoch {epoch}: {images}): "
-                           f"{type(exc).__name__}: {exc}", None, index, epoch)
 
     # -- inspection -----------------------------------------------------------------------------
 
@@ -690,22 +576,9 @@ class Loader:
 
     def check_picklable(self) -> bytes:
         """The pickled loader, as worker processes get it; a TypeError naming what cannot be pickled."""
-        try:
-            return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            parts = {"augment": self.augment, "encoder": self.encoder, "preprocess": self.preprocess,
-                     "storage": self.storage, "samples": self.samples}
-            culprit = "the loader"
-            for name, value in parts.items():
-                try:
-                    pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-                except Exception:
-                    culprit = f"{name}={value!r}"
-                    break
-            raise TypeError(f"processes={self.processes} sends the loader to worker processes, so what it holds must "
-                            f"be picklable, and {culprit} is not ({type(exc).__name__}: {exc}). Define augmenters, "
-                            "encoders and preprocess functions at module level (not as lambdas or local functions), "
-                            "or use threads= instead") from exc
+        from .processes import pickled_loader
+
+        return pickled_loader(self)
 
     def __repr__(self) -> str:
         aug = "None" if self.augment is None else repr(self.augment)

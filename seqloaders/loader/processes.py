@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SampleError, SeqloadersError, WorkerError, without_loader_frames
+from .batch import Built, Loaded
 from .threads import wait_for
 
 __all__ = ["START_METHOD", "ProcessWorkers", "RemoteTraceback"]
@@ -132,6 +133,26 @@ def _estimate_slot(loader: Any) -> int:
     return images + targets + 16 * _ALIGN + (1 << 16)
 
 
+def pickled_loader(loader: Any) -> bytes:
+    """The pickled loader, as worker processes get it; a TypeError naming what cannot be pickled."""
+    try:
+        return pickle.dumps(loader, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        parts = {"augment": loader.augment, "encoder": loader.encoder, "preprocess": loader.preprocess,
+                 "storage": loader.storage, "samples": loader.samples}
+        culprit = "the loader"
+        for name, value in parts.items():
+            try:
+                pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                culprit = f"{name}={value!r}"
+                break
+        raise TypeError(f"processes={loader.processes} sends the loader to worker processes, so what it holds must "
+                        f"be picklable, and {culprit} is not ({type(exc).__name__}: {exc}). Define augmenters, "
+                        "encoders and preprocess functions at module level (not as lambdas or local functions), "
+                        "or use threads= instead") from exc
+
+
 class ProcessWorkers:
     """The worker processes of one Loader; see the module docstring.
 
@@ -175,7 +196,7 @@ class ProcessWorkers:
 
     def submit(self, epoch: int, index: int, positions: tuple[int, ...] | None = None,
                dest: np.ndarray | None = None, urgent: bool = False) -> concurrent.futures.Future:
-        """A future of the whole batch (a ``Built``), or of some positions of it (a ``_Loaded``)."""
+        """A future of the whole batch (a ``Built``), or of some positions of it (a ``Loaded``)."""
         future: concurrent.futures.Future = concurrent.futures.Future()
         with self._lock:
             if self.broken is not None:
@@ -193,7 +214,6 @@ class ProcessWorkers:
 
     def build_split(self, loader: Any, epoch: int, index: int) -> Any:
         """Batch ``index`` of ``loader`` built now by all workers together (each loads a part), encoded here."""
-        from .core import _Loaded
 
         positions = loader.positions(index)
         scale = loader._scale()
@@ -215,7 +235,7 @@ class ProcessWorkers:
         for part in loaded:
             for key, value in part.stats.items():
                 stats[key] = stats.get(key, 0) + value
-        whole = _Loaded(images, [s for part in loaded for s in part.samples], stats,
+        whole = Loaded(images, [s for part in loaded for s in part.samples], stats,
                         [s for part in loaded for s in part.skips])
         return loader._finish(epoch, index, whole)
 
@@ -346,14 +366,13 @@ class ProcessWorkers:
 
     @staticmethod
     def _result(task: _Task, arrays: Any, extra: tuple) -> Any:
-        from .core import Built, _Loaded
 
         if task.positions is None:
             x, y = arrays
             counters, skips = extra
             return Built(x, y, counters, skips)
         samples, stats, skips = extra
-        return _Loaded(arrays, samples, stats, skips)
+        return Loaded(arrays, samples, stats, skips)
 
     def _died(self, worker: _Worker) -> None:
         with self._lock:

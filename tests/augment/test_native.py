@@ -7,7 +7,7 @@ import pytest
 
 import seqloaders as sl
 from seqloaders.augment import AlbumentationsAugmenter, as_augmenter
-from seqloaders.native_augment import affine_matrix
+from seqloaders.transform import affine_matrix
 
 GEOMETRY_ONLY = {"brightness_contrast": 0.0, "hue_saturation": 0.0}
 

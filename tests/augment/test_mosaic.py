@@ -1,11 +1,11 @@
-"""Multi-image augmentation (seqloaders/mosaic.py): mosaic, MixUp, copy-paste, the "yolo" preset, its schedule."""
+"""Multi-image augmentation (seqloaders/augment/mosaic.py): mosaic, MixUp, copy-paste, the "yolo" preset, its schedule."""
 
 import cv2
 import numpy as np
 import pytest
 
 import seqloaders as sl
-from seqloaders.mosaic import concat_samples
+from seqloaders.augment import concat_samples
 from seqloaders.transform import Transform, visible_boxes_in
 
 SIZE = 128  # sources and outputs: stretch at scale 1, so a tile is its source

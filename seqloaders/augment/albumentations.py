@@ -1,12 +1,7 @@
-"""The `Augmenter` protocol and the albumentations adapter: image and targets change together.
-
-An augmenter receives its random generator, so a batch is a pure function of (seed, epoch,
-batch index) whichever worker thread or process builds it.
-"""
+"""The albumentations adapter, the function adapter and the albumentations detection pipeline."""
 
 from __future__ import annotations
 
-import abc
 import copy
 import inspect
 import os
@@ -17,44 +12,12 @@ import numpy as np
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import time
 
-from .geometry import clip_boxes, valid_box_mask
-from .records import LoadedSample, as_loaded
-from .transform import keep_unlabelled
+from ..geometry import clip_boxes, valid_box_mask
+from ..records import LoadedSample, as_loaded
+from ..transform import keep_unlabelled
+from .base import Augmenter
 
-__all__ = [
-    "PRESETS",
-    "AlbumentationsAugmenter",
-    "Augmenter",
-    "FunctionAugmenter",
-    "as_augmenter",
-    "detection_preset",
-]
-
-
-class Augmenter(abc.ABC):
-    """Transforms an image and its sample's targets together.
-
-    ``__call__(image, sample, rng) -> (image, sample)``: ``image`` is (H, W, 3) uint8 RGB,
-    ``sample`` its :class:`~seqloaders.LoadedSample` (boxes XYXY pixels of that image; rendered
-    masks and the valid region when a mask encoder asked for them), ``rng`` a
-    ``numpy.random.Generator`` that is the only source of randomness. Return the new image and a
-    record whose boxes (and attributes, keypoints, masks) match it. The built-in augmenters also
-    accept a plain :class:`~seqloaders.Sample` whose pixels are the image's
-    (:func:`~seqloaders.records.as_loaded`). A minimal implementation::
-
-        class FlipLeftRight(sl.Augmenter):
-            def __call__(self, image, sample, rng):
-                if rng.random() < 0.5:
-                    return image, sample
-                w = image.shape[1]
-                boxes = sample.boxes[:, [2, 1, 0, 3]] * [-1, 1, -1, 1] + [w, 0, w, 0]
-                return image[:, ::-1].copy(), sample.replace(boxes=boxes)
-    """
-
-    @abc.abstractmethod
-    def __call__(self, image: np.ndarray, sample: LoadedSample,
-                 rng: np.random.Generator) -> tuple[np.ndarray, LoadedSample]:
-        ...
+__all__ = ["AlbumentationsAugmenter", "FunctionAugmenter", "detection_preset"]
 
 
 def _prepare_boxes(image: np.ndarray, sample: LoadedSample) -> tuple[np.ndarray, np.ndarray]:
@@ -229,49 +192,3 @@ def detection_preset(strength: str = "standard") -> Any:
         raise ValueError(f"unknown strength {strength!r}; available: light, standard")
     return A.Compose(ops, bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"], min_visibility=0.3),
                      keypoint_params=A.KeypointParams(format="xy", remove_invisible=False))
-
-
-def _native(strength: str) -> Augmenter:
-    from .native_augment import NativeAugmenter
-
-    return NativeAugmenter.preset(strength)
-
-
-def _yolo() -> Any:
-    from .mosaic import YoloAugmenter
-
-    return YoloAugmenter()
-
-
-#: preset name → a factory of its Augmenter. "detection" runs in numpy/OpenCV
-#: (:class:`~seqloaders.NativeAugmenter`, the fast default); the "albumentations-" names run the
-#: same operations through :func:`detection_preset`; "yolo" is :class:`~seqloaders.YoloAugmenter`
-#: (mosaic, affine, HSV, flip over each batch's images).
-PRESETS = {
-    "detection": lambda: _native("standard"),
-    "detection-light": lambda: _native("light"),
-    "albumentations-detection": lambda: AlbumentationsAugmenter(detection_preset("standard")),
-    "albumentations-detection-light": lambda: AlbumentationsAugmenter(detection_preset("light")),
-    "yolo": _yolo,
-}
-
-
-def as_augmenter(augment: Any) -> Any:
-    """None, an :class:`Augmenter`, an albumentations pipeline, a preset name or a function → Augmenter.
-
-    A :class:`~seqloaders.MultiImageAugmenter` (and the "yolo" preset, one) is returned as it is.
-    """
-    from .mosaic import MultiImageAugmenter
-
-    if augment is None or isinstance(augment, (Augmenter, MultiImageAugmenter)):
-        return augment
-    if isinstance(augment, str):
-        if augment not in PRESETS:
-            raise ValueError(f"unknown augmentation preset {augment!r}; available: {', '.join(PRESETS)}")
-        return PRESETS[augment]()
-    if hasattr(augment, "processors") and hasattr(augment, "set_random_seed"):
-        return AlbumentationsAugmenter(augment)
-    if callable(augment):
-        return FunctionAugmenter(augment)
-    raise TypeError(f"augment must be None, an Augmenter, an albumentations Compose, a preset name or a callable; "
-                    f"got {type(augment).__name__}")
