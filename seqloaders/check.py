@@ -32,14 +32,13 @@ Finding kinds (severity in brackets):
 
 from __future__ import annotations
 
-import collections
 import concurrent.futures
 import dataclasses
 import hashlib
-import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -47,289 +46,17 @@ import numpy as np
 
 from .classmap import ClassMap
 from .errors import ImageError
+from .findings import FINDING_KINDS, CheckReport, Finding
 from .geometry import outside_box_mask
 from .imageio import decode_image, decode_mask, probe_image
+from .missing_images import MANY_MISSING, MissingImages, locate_missing_images
 from .records import Sample
-from .storage import files
 from .storage.remote import default_storage
 
 __all__ = ["FINDING_KINDS", "MANY_MISSING", "CheckReport", "Finding", "MissingImages", "check_dataset",
            "locate_missing_images"]
 
-#: Every finding kind and its default severity.
-FINDING_KINDS: dict[str, str] = {
-    "missing image": "error",
-    "empty image": "error",
-    "truncated image": "error",
-    "unreadable image": "error",
-    "exif orientation": "warning",
-    "image size mismatch": "warning",
-    "box outside image": "error",
-    "zero-size box": "warning",
-    "duplicate image": "warning",
-    "duplicate entry": "warning",
-    "missing mask": "error",
-    "unreadable mask": "error",
-    "mask size mismatch": "error",
-    "mask count mismatch": "error",
-    "unknown class": "error",
-    "class not in class map": "error",
-    "malformed annotation": "error",
-}
 _TOLERANCE = 1e-3  # pixels: a box may touch the border, float noise included
-#: From this many missing images on, and when they are more than half, one finding reports them all.
-MANY_MISSING = 3
-_PROBES = 20  # missing images tried in each candidate folder
-_SEARCH_DEPTH = 3  # folder levels searched below the starting folder
-_SEARCH_FOLDERS = 2000  # folders looked at, at most
-
-
-@dataclasses.dataclass(frozen=True)
-class Finding:
-    """One problem found by :func:`check_dataset`.
-
-    Attributes:
-        kind: what is wrong, one of :data:`FINDING_KINDS` (e.g. "box outside image").
-        severity: "error" or "warning".
-        image: the image path (or storage key) concerned, or None.
-        message: what was found, with the values involved.
-        file: the annotation file that describes the image, where known.
-        line: the 1-based line of the image's entry in ``file``, where the format has lines.
-        details: machine-readable extras (box index and coordinates, sizes, copies, ...).
-
-    Example:
-        >>> f = Finding("zero-size box", "warning", "a.jpg", "box 0 has no area", "boxes.csv", 3)
-        >>> str(f)
-        'warning: boxes.csv:3 (a.jpg): zero-size box: box 0 has no area'
-    """
-
-    kind: str
-    severity: str
-    image: str | None
-    message: str
-    file: str | None = None
-    line: int | None = None
-    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def where(self) -> str:
-        """``file:line (image)``, as much of it as is known."""
-        place = ""
-        if self.file:
-            place = self.file + (f":{self.line}" if self.line is not None else "")
-        elif self.line is not None:
-            place = f"line {self.line}"
-        if self.image and self.image != self.file:
-            place = f"{place} ({self.image})" if place else self.image
-        return place or "?"
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {"kind": self.kind, "severity": self.severity, "image": self.image, "file": self.file,
-                "line": self.line, "message": self.message, "details": _jsonable(dict(self.details))}
-
-    def __str__(self) -> str:
-        return f"{self.severity}: {self.where}: {self.kind}: {self.message}"
-
-
-@dataclasses.dataclass
-class CheckReport:
-    """What :func:`check_dataset` found.
-
-    Attributes:
-        findings: every finding, in the order of the samples (duplicates last).
-        num_samples: samples checked.
-        num_images: distinct image files opened.
-        num_boxes: boxes checked.
-        seconds: wall time of the check.
-
-    Example:
-        >>> report = CheckReport([], num_samples=2, num_images=2, num_boxes=3)
-        >>> report.ok, report
-        (True, CheckReport(2 images, 2 samples, 3 boxes: ok, no findings))
-    """
-
-    findings: list[Finding]
-    num_samples: int = 0
-    num_images: int = 0
-    num_boxes: int = 0
-    seconds: float = 0.0
-
-    @property
-    def errors(self) -> list[Finding]:
-        """The error-level findings."""
-        return [f for f in self.findings if f.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        """The warning-level findings."""
-        return [f for f in self.findings if f.severity == "warning"]
-
-    @property
-    def ok(self) -> bool:
-        """True when no finding is an error (warnings allowed)."""
-        return not self.errors
-
-    def counts(self) -> dict[str, int]:
-        """Number of findings by kind."""
-        return dict(collections.Counter(f.kind for f in self.findings))
-
-    def by_kind(self, kind: str) -> list[Finding]:
-        """The findings of one kind."""
-        return [f for f in self.findings if f.kind == kind]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: totals, counts by kind and every finding."""
-        return {"ok": self.ok, "num_samples": self.num_samples, "num_images": self.num_images,
-                "num_boxes": self.num_boxes, "errors": len(self.errors), "warnings": len(self.warnings),
-                "seconds": round(self.seconds, 3), "counts": self.counts(),
-                "findings": [f.to_dict() for f in self.findings]}
-
-    def to_json(self, path: str | os.PathLike | None = None, indent: int = 2) -> str:
-        """The report as JSON text; also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=indent)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text + "\n")
-        return text
-
-    def summary(self, max_findings: int = 50) -> str:
-        """A human-readable report: totals, counts by kind, then the findings (errors first)."""
-        verdict = "OK" if self.ok else "FAILED"
-        lines = [f"checked {self.num_images} images ({self.num_samples} samples, {self.num_boxes} boxes) "
-                 f"in {self.seconds:.1f} s: {verdict}, {_plural(len(self.errors), 'error')}, "
-                 f"{_plural(len(self.warnings), 'warning')}"]
-        kinds = collections.Counter((f.severity, f.kind) for f in self.findings)
-        for (severity, kind), count in sorted(kinds.items()):
-            lines.append(f"  {severity} {kind}: {count}")
-        ordered = self.errors + self.warnings
-        for f in ordered[:max_findings]:
-            lines.append(f"  {f}")
-        if len(ordered) > max_findings:
-            lines.append(f"  ... and {len(ordered) - max_findings} more (write them all with --json)")
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        head = f"CheckReport({self.num_images} images, {self.num_samples} samples, {self.num_boxes} boxes: "
-        if not self.findings:
-            return head + "ok, no findings)"
-        counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.counts().items()))
-        state = "ok" if self.ok else "FAILED"
-        errors, warnings = _plural(len(self.errors), "error"), _plural(len(self.warnings), "warning")
-        return head + f"{state}, {errors}, {warnings}: {counts})"
-
-
-@dataclasses.dataclass(frozen=True)
-class MissingImages:
-    """Most images of a dataset are missing: where they were looked for, and where they may be.
-
-    Attributes:
-        images: every missing image path, in the samples' order.
-        num_images: distinct images of the dataset.
-        looked_in: the folder the missing paths share (the images root they were joined to).
-        found_in: the nearest folder that holds the same relative paths, or None.
-        is_root: whether ``looked_in`` is the images root the reader was given (then ``found_in``
-            is the root to pass instead), rather than the folder the missing paths share.
-    """
-
-    images: tuple[str, ...]
-    num_images: int
-    looked_in: str
-    found_in: str | None
-    is_root: bool = False
-
-    @property
-    def where(self) -> str:
-        """The folder looked in, relative to the current folder when inside it."""
-        return _shown(self.looked_in)
-
-    @property
-    def message(self) -> str:
-        """One sentence for a person: how many are missing, where, and what to pass instead."""
-        text = (f"{len(self.images)} of {self.num_images} images are missing: not found under "
-                f"{_shown(self.looked_in)} (e.g. {self.images[0]})")
-        if self.found_in is not None and self.is_root:
-            return text + (f"; they are under {_shown(self.found_in)}: pass that as the images root "
-                           f"(--images-dir {_shown(self.found_in)}, or images_dir= when reading)")
-        if self.found_in is not None:
-            return text + f"; the same paths exist under {_shown(self.found_in)}: is that the images root?"
-        return text + "; check the images root (images_dir, --images-dir) and the paths in the annotation file"
-
-    def details(self) -> dict[str, Any]:
-        """Machine-readable: the folders, the count and every missing image."""
-        return {"looked_in": self.looked_in, "found_in": self.found_in, "missing": len(self.images),
-                "num_images": self.num_images, "images": list(self.images)}
-
-
-def locate_missing_images(missing: Sequence[str], num_images: int,
-                          images_dir: str | os.PathLike | None = None) -> MissingImages | None:
-    """Report missing local images as one problem when they are most of the dataset.
-
-    Looks for the folder that holds them: below, beside and just above the folder they were looked
-    for in (a few levels, a bounded number of folders), the one where most of a sample of their
-    relative paths exist.
-
-    Args:
-        missing: the paths of the images not found (local paths; URLs are not searched).
-        num_images: distinct images of the dataset.
-        images_dir: the images root the reader joined the annotation's paths to, if known; the
-            finding then names it, and the folder found is one to pass instead. Without it the
-            folder the missing paths share is named.
-
-    Returns:
-        A :class:`MissingImages`, or None when fewer than :data:`MANY_MISSING` or not more than
-        half of the images are missing (each is then reported by itself), or when they are URLs.
-    """
-    missing = [str(p) for p in missing]
-    if len(missing) < MANY_MISSING or 2 * len(missing) <= num_images or any(files.is_url(p) for p in missing):
-        return None
-    folders = [os.path.dirname(os.path.abspath(p)) for p in missing]
-    looked_in = os.path.commonpath(folders)
-    if images_dir is not None and not files.is_url(images_dir):
-        root = os.path.abspath(images_dir)
-        if os.path.commonpath([root, looked_in]) == root:
-            looked_in = root
-    relative = [os.path.relpath(os.path.abspath(p), looked_in) for p in missing[:_PROBES]]
-    return MissingImages(tuple(missing), num_images, looked_in, _folder_holding(relative, looked_in),
-                         images_dir is not None)
-
-
-def _folder_holding(relative: list[str], looked_in: str) -> str | None:
-    """The folder nearest ``looked_in`` under which most ``relative`` paths exist, or None."""
-    anchor = looked_in
-    while not os.path.isdir(anchor) and os.path.dirname(anchor) != anchor:
-        anchor = os.path.dirname(anchor)  # a mistyped folder: start from what exists
-    start = os.path.dirname(anchor) if anchor == looked_in else anchor  # its parent: siblings, children, itself
-    best, best_score = None, (len(relative) + 1) // 2  # at least half of the probes
-    queue, seen = collections.deque([(start, 0)]), 0
-    while queue and seen < _SEARCH_FOLDERS:
-        folder, depth = queue.popleft()
-        seen += 1
-        if folder != looked_in:
-            score = sum(os.path.isfile(os.path.join(folder, rel)) for rel in relative)
-            if score > best_score or (score == best_score and best is not None and
-                                      _distance(folder, looked_in) < _distance(best, looked_in)):
-                best, best_score = folder, score
-        if depth < _SEARCH_DEPTH:
-            try:
-                entries = sorted(e.path for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
-            except OSError:
-                continue
-            queue.extend((path, depth + 1) for path in entries)
-    return best
-
-
-def _shown(folder: str) -> str:
-    """``folder`` relative to the current folder when it is inside it, else absolute."""
-    here = os.path.abspath(os.curdir)
-    if folder == here:
-        return "."
-    return os.path.relpath(folder, here) if os.path.commonpath([folder, here]) == here else folder
-
-
-def _distance(a: str, b: str) -> int:
-    common = os.path.commonpath([a, b])
-    return len(os.path.relpath(a, common).split(os.sep)) + len(os.path.relpath(b, common).split(os.sep))
 
 
 @dataclasses.dataclass
@@ -349,11 +76,12 @@ def check_dataset(
     *,
     class_map: ClassMap | None = None,
     class_names: Sequence[str] | None = None,
-    workers: int | None = None,
+    threads: int | None = None,
     progress: bool = True,
     storage: Any = None,
     annotation_file: str | None = None,
     images_dir: str | os.PathLike | None = None,
+    workers: int | None = None,
 ) -> CheckReport:
     """Open every image of a dataset and report what does not fit, without changing any file.
 
@@ -366,7 +94,7 @@ def check_dataset(
             ``class_names`` and the entries it skipped under ``on_error="skip"``).
         class_map: report source classes this map neither maps nor drops.
         class_names: the source class names (default: ``samples.class_names``).
-        workers: decoding threads (default: the number of cores, at most 8).
+        threads: decoding threads (default: the number of cores, at most 8).
         progress: show a tqdm progress bar (only when stderr is a terminal).
         storage: where the images are read from (default: ``samples.storage`` if any, else
             local files).
@@ -375,6 +103,8 @@ def check_dataset(
             win, and ``meta["line"]`` gives the line).
         images_dir: the images root the samples were read with, if known: when most images are
             missing, the one finding that says so names it (see :func:`locate_missing_images`).
+        workers: deprecated name of ``threads`` (a DeprecationWarning; ``workers`` means Keras
+            worker processes or threads elsewhere in the library).
 
     Returns:
         A :class:`CheckReport`; ``report.ok`` is False when any finding is an error.
@@ -394,7 +124,14 @@ def check_dataset(
     reader_report = getattr(samples, "report", None)
     if annotation_file is None and reader_report is not None and getattr(reader_report, "path", ""):
         annotation_file = str(reader_report.path)
-    workers = max(1, int(workers if workers is not None else min(8, os.cpu_count() or 1)))
+    if workers is not None:
+        warnings.warn("check_dataset(workers=...) is deprecated: the decoding threads are threads=..., as for "
+                      "the Loader and the Sequences", DeprecationWarning, stacklevel=2)
+        if threads is not None and threads != workers:
+            raise TypeError(f"check_dataset got threads={threads} and its deprecated alias workers={workers}; "
+                            "pass threads= only")
+        threads = workers
+    threads = max(1, int(threads if threads is not None else min(8, os.cpu_count() or 1)))
 
     samples = list(samples)
     by_image: dict[str, list[int]] = {}
@@ -404,12 +141,12 @@ def check_dataset(
     results: dict[str, _ImageResult] = {}
     bar = _progress_bar(len(by_image), progress)
     try:
-        if workers == 1 or len(by_image) <= 1:
+        if threads == 1 or len(by_image) <= 1:
             for image, indices in by_image.items():
                 results[image] = _open_image(image, [samples[i] for i in indices], indices, storage)
                 bar.update(1)
         else:
-            with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="seqloaders-check") as pool:
+            with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="seqloaders-check") as pool:
                 futures = {pool.submit(_open_image, image, [samples[i] for i in indices], indices, storage): image
                            for image, indices in by_image.items()}
                 for future in concurrent.futures.as_completed(futures):
@@ -445,7 +182,7 @@ def check_dataset(
                        num_boxes=sum(s.num_boxes for s in samples), seconds=time.perf_counter() - start)
 
 
-# ------------------------------------------------------------------------------------ workers
+# ------------------------------------------------------------------------ one image, on a thread
 def _open_image(image: str, group: list[Sample], indices: list[int], storage: Any) -> _ImageResult:
     result = _ImageResult()
     try:
@@ -657,24 +394,8 @@ def _duplicate_findings(results: Mapping[str, _ImageResult], samples: list[Sampl
 
 
 # ------------------------------------------------------------------------------------ helpers
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
 def _box(box: np.ndarray) -> str:
     return "[" + ", ".join(f"{v:g}" for v in box.tolist()) + "]"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 class _NoBar:

@@ -75,7 +75,7 @@ def test_check_cli_reports_every_problem_with_file_and_line(seeded, tmp_path, ca
     before = _hashes(root)
     out_json = tmp_path / "report.json"
     status = main(["check", "csv", str(csv), "--images-dir", str(root), "-o", f"columns={CSV_COLUMNS}",
-                   "--class-map", str(cmap), "--json", str(out_json), "--workers", "3"])
+                   "--class-map", str(cmap), "--json", str(out_json), "--threads", "3"])
     assert status == 1
     text = capsys.readouterr().out
     assert "FAILED" in text and f"wrote {out_json}" in text
@@ -120,8 +120,8 @@ def test_check_dataset_api_same_findings_on_one_or_many_threads(seeded):
     root, csv, cmap, _ = seeded
     samples = sl.read_csv(csv, columns=json.loads(CSV_COLUMNS), images_dir=root)
     cmap = sl.ClassMap.from_json(cmap)
-    one = check_dataset(samples, class_map=cmap, workers=1, progress=False)
-    many = check_dataset(samples, class_map=cmap, workers=4, progress=True)  # not a TTY: no bar
+    one = check_dataset(samples, class_map=cmap, threads=1, progress=False)
+    many = check_dataset(samples, class_map=cmap, threads=4, progress=True)  # not a TTY: no bar
     assert [f.to_dict() for f in one.findings] == [f.to_dict() for f in many.findings]
     assert not one.ok and len(one.errors) == 4 and len(one.warnings) == 3
     assert "FAILED, 4 errors, 3 warnings: " in repr(one)
@@ -132,6 +132,19 @@ def test_check_dataset_api_same_findings_on_one_or_many_threads(seeded):
     drop = sl.ClassMap.from_dict({"classes": [{"name": "person"}, {"name": "car"}], "unknown": "drop"})
     (zebra,) = check_dataset(samples, class_map=drop, progress=False).by_kind("class not in class map")
     assert zebra.severity == "warning" and "will be dropped" in zebra.message
+
+
+def test_workers_is_a_deprecated_alias_of_threads(toy, capsys):
+    samples = sl.read_wider_face(toy.annotations, toy.images)
+    with pytest.warns(DeprecationWarning, match=r"workers=.*threads="):
+        old = check_dataset(samples, workers=2, progress=False)
+    assert old.ok and old.num_images == len(toy.samples)
+    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="pass threads= only"):
+        check_dataset(samples, threads=1, workers=2, progress=False)
+    with pytest.warns(DeprecationWarning, match="--workers is deprecated: use --threads"):
+        assert main(["check", "widerface", toy.annotations, "--images", toy.images, "--workers", "2",
+                     "--no-progress"]) == 0
+    assert "OK, 0 errors" in capsys.readouterr().out
 
 
 def test_check_clean_dataset_exits_zero(toy, capsys):

@@ -101,7 +101,7 @@ def every_kind(tmp_path):
 
 def _severities(samples, class_map) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
-    for f in check_dataset(samples, class_map=class_map, progress=False, workers=2).findings:
+    for f in check_dataset(samples, class_map=class_map, progress=False, threads=2).findings:
         found.setdefault(f.kind, set()).add(f.severity)
     return found
 

@@ -49,8 +49,8 @@ def test_version(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["check", "widerface", "a.txt", "--workers", "-3"], "argument --workers: must be >= 1, got -3"),
-    (["check", "widerface", "a.txt", "--workers", "two"], "argument --workers: expects an integer, got 'two'"),
+    (["check", "widerface", "a.txt", "--threads", "-3"], "argument --threads: must be >= 1, got -3"),
+    (["check", "widerface", "a.txt", "--threads", "two"], "argument --threads: expects an integer, got 'two'"),
     (["check", "widerface", "a.txt", "--max-fidnings", "3"], ("unrecognized arguments: --max-fidnings 3 "
                                                                "(--max-fidnings: did you mean --max-findings?)")),
     (["inspect", "widerface", "a.txt", "-o", "columns"], "argument --option/-o: expects KEY=VALUE, got 'columns'"),

@@ -15,6 +15,7 @@ The exit status is 0 when no finding is an error, 1 otherwise, 2 for bad argumen
 from __future__ import annotations
 
 import argparse
+import warnings
 
 from .common import (
     USER_ERRORS,
@@ -33,8 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the ``check`` arguments on ``parser``."""
     add_dataset_arguments(parser)
     parser.add_argument("--json", metavar="OUT", default=None, help="write every finding as JSON to this file")
-    parser.add_argument("--workers", type=positive_int, default=None, metavar="N",
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
                         help="decoding threads, >= 1 (default: the number of cores, at most 8)")
+    parser.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                        help="deprecated name of --threads")
     add_max_findings_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -48,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
         samples = read_dataset(args, on_error="skip")
     except USER_ERRORS as exc:
         return print_error("check", exc)
-    report = check_dataset(samples, class_map=class_map, workers=args.workers, progress=not args.no_progress,
+    threads = args.threads
+    if args.workers is not None:
+        warnings.warn("seqloaders check --workers is deprecated: use --threads", DeprecationWarning, stacklevel=2)
+        threads = args.workers if threads is None else threads
+    report = check_dataset(samples, class_map=class_map, threads=threads, progress=not args.no_progress,
                            images_dir=args.images_dir)
     print(report.summary(args.max_findings))
     if args.json:
