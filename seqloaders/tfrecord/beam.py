@@ -34,15 +34,8 @@ from typing import Any
 from ..imageio import DEFAULT_MAX_PIXELS
 from ..records import Sample
 from ..storage import files
-from .writer import (
-    WriteReport,
-    _ordered_map,
-    _Plan,
-    _plan_write,
-    _shard_records,
-    _try_prepare,
-    _write_shard,
-)
+from .plan import Plan, WriteReport, plan_write
+from .shard import ordered_map, shard_records, try_prepare, write_shard
 
 __all__ = ["BEAM_INSTALL_HINT", "import_beam", "write_tfrecords_beam"]
 
@@ -164,7 +157,7 @@ def write_tfrecords_beam(
     options = _pipeline_options(pipeline_options)
     settings = dict(reencode=reencode, quality=quality, verify=verify, storage=storage, class_names=class_names,
                     label_offset=label_offset, max_pixels=max_pixels, storage_options=storage_options)
-    plan = _plan_write(samples, out_dir, name, num_shards, overwrite=overwrite, **settings)
+    plan = plan_write(samples, out_dir, name, num_shards, overwrite=overwrite, **settings)
     samples = plan.samples
     if not plan.todo:
         plan.save_manifest()
@@ -188,7 +181,7 @@ def write_tfrecords_beam(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # already warned about foreign shards above
-        written = _plan_write(samples, plan.out_dir, plan.name, plan.num_shards, overwrite=False, **settings)
+        written = plan_write(samples, plan.out_dir, plan.name, plan.num_shards, overwrite=False, **settings)
     if written.todo:
         missing = ", ".join(files.basename(plan.paths[s]) for s in written.todo[:3])
         raise RuntimeError(f"the Beam pipeline finished but {len(written.todo)} shards are missing or incomplete in "
@@ -207,19 +200,19 @@ def _write_beam_shard(job: tuple[int, int, list[Sample], str], storage: Any, opt
     shard, start, samples, path = job
     failed: list[dict[str, Any]] = []
     with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="seqloaders-beam") as pool:
-        results = _ordered_map(pool, lambda sample: _try_prepare(sample, storage, options), samples,
-                               window=4 * threads)
-        records = _shard_records(results, enumerate(samples, start), shard, failed)
+        results = ordered_map(pool, lambda sample: try_prepare(sample, storage, options), samples,
+                              window=4 * threads)
+        records = shard_records(results, enumerate(samples, start), shard, failed)
         # a unique temporary name: a runner may retry or duplicate a shard's work concurrently
-        num_records, num_bytes = _write_shard(path, records, tmp=f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex}",
-                                              storage_options=storage_options)
+        num_records, num_bytes = write_shard(path, records, tmp=f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex}",
+                                             storage_options=storage_options)
     Metrics.counter(METRICS_NAMESPACE, "records_written").inc(num_records)
     Metrics.counter(METRICS_NAMESPACE, "samples_failed").inc(len(failed))
     logger.info("%s: %d records, %d failed", path, num_records, len(failed))
     return shard, num_records, num_bytes, failed
 
 
-def _write_beam_manifest(results: list[tuple[int, int, int, list[dict[str, Any]]]], plan: _Plan) -> str:
+def _write_beam_manifest(results: list[tuple[int, int, int, list[dict[str, Any]]]], plan: Plan) -> str:
     """Beam step: record every written shard in the manifest (once, after all shards)."""
     plan = dataclasses.replace(plan, entries=list(plan.entries), failed=dict(plan.failed))
     for shard, num_records, num_bytes, failed in sorted(results, key=lambda r: r[0]):

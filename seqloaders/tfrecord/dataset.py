@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .schema import ATTRIBUTE_PREFIX, PIXEL_BOXES, PIXEL_KEYPOINTS
-from .source import TFRecordSource, _find_manifest, expand_shards
+from .source import TFRecordSource, expand_shards, find_manifest
 
 __all__ = ["tfrecord_dataset", "to_tf_dataset"]
 
@@ -104,7 +104,7 @@ def tfrecord_dataset(
 
     paths = expand_shards(pattern)
     if label_offset is None:
-        label_offset = int(_find_manifest(paths).get("label_offset", 1))
+        label_offset = int(find_manifest(paths).get("label_offset", 1))
     kinds, has_keypoints = _probe_layout(paths, label_offset)
     if attributes is None:
         attributes = sorted(kinds)

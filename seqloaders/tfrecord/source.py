@@ -29,7 +29,7 @@ from ..storage.remote import FsspecStorage
 from .framing import RecordReader, index_path, read_index, scan_records, write_index
 from .schema import decode_sample
 
-__all__ = ["TFRecordSource", "TFRecordStorage", "expand_shards"]
+__all__ = ["TFRecordSource", "TFRecordStorage", "expand_shards", "find_manifest"]
 
 _KEY_SEPARATOR = "#"
 _SHARD_NAME = re.compile(r"^(.*)-\d{5}-of-\d{5}\.tfrecord$")
@@ -156,7 +156,7 @@ class TFRecordSource(Sequence):
         remote: Any = None,
     ):
         self._paths = expand_shards(pattern, storage_options)
-        manifest = _find_manifest(self._paths, storage_options)
+        manifest = find_manifest(self._paths, storage_options)
         if label_offset is None:
             label_offset = int(manifest.get("label_offset", 1))
         self.label_offset = int(label_offset)
@@ -275,8 +275,17 @@ class TFRecordSource(Sequence):
         return f"TFRecordSource({len(self)} samples in {len(self._paths)} shards, first={self._paths[0]!r})"
 
 
-def _find_manifest(paths: list[str], storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The manifest written beside the shards, if any (for label_offset and class names)."""
+def find_manifest(paths: list[str], storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest written beside the shards, if any (for label_offset and class names).
+
+    Args:
+        paths: the shard paths or URLs; the manifest is looked for beside the first
+            (``train-00000-of-00016.tfrecord`` → ``train.manifest.json``).
+        storage_options: fsspec options for URLs.
+
+    Returns:
+        The manifest's content, or ``{}`` when there is none (a warning when it is not valid JSON).
+    """
     first = files.basename(paths[0])
     match = _SHARD_NAME.match(first)
     name = match.group(1) if match else os.path.splitext(first)[0]
