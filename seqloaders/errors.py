@@ -26,7 +26,7 @@ Through TensorFlow's ``model.fit`` every exception a ``PyDataset`` raises become
 then ``str(error)`` again). That wrapping is TensorFlow's and has no public switch; a bare
 ``raise RuntimeError("x")`` in ``__getitem__`` gives 39 lines (TensorFlow 2.21), to which a
 seqloaders error adds only the original error's frames and two of its own
-(``tests/test_worker_errors.py`` holds it to that).
+(``tests/loader/test_worker_errors.py`` holds it to that).
 """
 
 from __future__ import annotations

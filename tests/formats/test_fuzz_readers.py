@@ -32,7 +32,7 @@ from reliability import record
 
 import seqloaders as sl
 from seqloaders.formats import get_reader, parse_voc_xml, parse_yolo_labels
-from seqloaders.toyformats import (
+from seqloaders.toy import (
     make_toy_scenes,
     write_toy_class_folders,
     write_toy_coco,

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import psutil
 import pytest
-from test_dying_workers import FailingAugmenter  # module level: picklable into the workers
+from loader.test_dying_workers import FailingAugmenter  # module level: picklable into the workers
 
 import seqloaders as sl
 from seqloaders.loader.processes import RemoteTraceback
