@@ -13,12 +13,12 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from ..errors import EncodingError
 from ..augment.native import HorizontalFlipAugmenter  # re-exported: it was defined here
+from ..errors import EncodingError
 from ..records import Sample
 from ..transform import Transform, check_flip_index
 from .base import Decoded, TargetEncoder, check_image_size
-from .padded import _select_slots
+from .padded import select_slots
 
 __all__ = [
     "COCO_PERSON_FLIP_INDEX",
@@ -385,7 +385,7 @@ def encode_keypoints(
         if image_size is None:
             raise ValueError("relative keypoints need image_size=(H, W)")
         kp = kp / np.array([image_size[1], image_size[0], 1], np.float32)
-    kept, owner, slot = _select_slots(counts, max_objects)
+    kept, owner, slot = select_slots(counts, max_objects)
     out[owner, slot] = kp[kept]
     return out, sum(counts) - len(kept)
 

@@ -21,7 +21,7 @@ from ..errors import EncodingError
 from ..records import Sample
 from ..resize import letterbox_geometry, place_label_map
 from .base import Decoded, TargetEncoder
-from .padded import OVERFLOWS, _select_slots
+from .padded import OVERFLOWS, select_slots
 
 __all__ = [
     "InstanceMaskEncoder",
@@ -345,7 +345,7 @@ def encode_instance_masks(
         return out_masks, valid, classes, 0
     flat_masks = np.concatenate(mask_list)
     scores = (flat_masks != 0).sum(axis=(1, 2)) if overflow == "largest" else None
-    kept, owner, slot = _select_slots(counts, max_instances, scores)
+    kept, owner, slot = select_slots(counts, max_instances, scores)
     out_masks[owner, slot] = flat_masks[kept] != 0
     valid[owner, slot] = True
     classes[owner, slot] = np.concatenate(label_list)[kept]

@@ -16,7 +16,7 @@ from ..geometry import convert_boxes
 from ..records import BoxFormat, Sample
 from .base import Decoded, TargetEncoder, check_image_size
 
-__all__ = ["PaddedBoxEncoder", "decode_padded_boxes", "encode_padded_boxes"]
+__all__ = ["PaddedBoxEncoder", "decode_padded_boxes", "encode_padded_boxes", "select_slots"]
 
 OVERFLOWS = ("first", "largest")
 # Keras names formats that seqloaders' BoxFormat lacks; they are XYXY with the axes swapped.
@@ -40,8 +40,8 @@ def _format_name(fmt: BoxFormat, swapped: bool) -> str:
     return {BoxFormat.XYXY: "yxyx", BoxFormat.REL_XYXY: "rel_yxyx"}[fmt] if swapped else fmt.value
 
 
-def _select_slots(counts: Sequence[int], max_count: int, scores: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def select_slots(counts: Sequence[int], max_count: int, scores: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pick at most ``max_count`` items per sample from a batch of concatenated items.
 
     Args:
@@ -130,7 +130,7 @@ def encode_padded_boxes(
     if overflow == "largest":
         wh = np.clip(flat_boxes[:, 2:] - flat_boxes[:, :2], 0, None)
         scores = wh[:, 0] * wh[:, 1]
-    kept, owner, slot = _select_slots(counts, max_boxes, scores)
+    kept, owner, slot = select_slots(counts, max_boxes, scores)
     converted = convert_boxes(flat_boxes[kept], BoxFormat.XYXY, fmt, image_size)
     if swapped:
         converted = converted[:, _SWAP_AXES]
