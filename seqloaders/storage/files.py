@@ -332,7 +332,6 @@ def glob(pattern: str | os.PathLike, storage_options: Mapping[str, Any] | None =
     return sorted(out)
 
 
-
 def download(url: str | os.PathLike, dest: str | os.PathLike, storage_options: Mapping[str, Any] | None = None, *,
              retries: int = DEFAULT_RETRIES, backoff: float = DEFAULT_BACKOFF) -> None:
     """Copy a file or object to the local file ``dest``, streaming (it is never held in memory whole).
