@@ -3,7 +3,7 @@
 Example::
 
     seqloaders convert widerface wider_face_train_bbx_gt.txt --images-dir WIDER_train/images \\
-        --to tfrecord --out shards/ --shards 16 --workers 8
+        --to tfrecord --out shards/ --shards 16 --threads 8
 
 With ``--runner`` the shards are written by an Apache Beam pipeline instead (``pip install ".[beam]"``
 from the checkout); every argument the command does not know is handed to Beam's
@@ -58,9 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="train", help="shard name prefix (default: train)")
     parser.add_argument("--shards", type=positive_int, default=None, metavar="N", help="number of shards "
                         "(default: one per 1,000 images)")
-    parser.add_argument("--workers", type=positive_int, default=None, metavar="W", help="reading threads, >= 1 "
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N", help="reading threads, >= 1 "
                         "(default: cores, <= 8; "
                         "with --runner: threads per shard, default 4)")
+    parser.add_argument("--workers", type=positive_int, default=None, metavar="N", help="deprecated name of --threads")
     parser.add_argument("--reencode", action="store_true", help="re-encode every image as JPEG")
     parser.add_argument("--quality", type=_quality, default=95,
                         help="JPEG quality of re-encoded images, 1-100 (default: 95)")
@@ -147,16 +148,20 @@ def run(args: argparse.Namespace) -> int:
         options["storage_options"] = storage_options
     write = dict(name=args.name, num_shards=args.shards, reencode=args.reencode, quality=args.quality,
                  overwrite=args.overwrite, storage_options=storage_options or None)
+    threads = args.threads
+    if args.workers is not None:
+        warnings.warn("seqloaders convert --workers is deprecated: use --threads", DeprecationWarning, stacklevel=2)
+        threads = args.workers if threads is None else threads
     try:
         samples = sl.read(args.format, args.path, **options)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # the failures are printed from the report below
             if args.runner is None:
-                report = write_tfrecords(samples, args.out, workers=args.workers,
+                report = write_tfrecords(samples, args.out, threads=threads,
                                          progress=False if args.no_progress else None, **write)
             else:
                 report = write_tfrecords_beam(samples, args.out, pipeline_options=[f"--runner={args.runner}", *extra],
-                                              threads_per_shard=args.workers or 4, **write)
+                                              threads_per_shard=threads or 4, **write)
     except (ValueError, TypeError, FileNotFoundError, PermissionError, ImportError) as exc:
         return _error(str(exc))
     print(report)

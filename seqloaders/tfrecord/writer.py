@@ -19,6 +19,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,7 +37,7 @@ def write_tfrecords(
     out_dir: str | os.PathLike,
     name: str = "train",
     num_shards: int | None = None,
-    workers: int | None = None,
+    threads: int | None = None,
     *,
     reencode: bool = False,
     quality: int = 95,
@@ -48,6 +49,7 @@ def write_tfrecords(
     overwrite: bool = False,
     progress: bool | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    workers: int | None = None,
 ) -> WriteReport:
     """Write samples and their images to TFRecord shards in the Object Detection API layout.
 
@@ -70,7 +72,7 @@ def write_tfrecords(
         name: shard name prefix; letters, digits and ``_.+-``.
         num_shards: number of shards (default: one per 1,000 samples, at least 1). Any count
             works with any number of workers; shards beyond the sample count are empty.
-        workers: threads reading and checking images (default: cores, at most 8).
+        threads: threads reading and checking images (default: cores, at most 8).
         reencode: re-encode every image as JPEG at ``quality`` (default: keep the bytes).
         quality: JPEG quality of re-encoded images (also for EXIF-rotated JPEGs).
         verify: decode each carried-over image once (JPEG at 1/8 scale) to keep corrupt files out.
@@ -81,6 +83,7 @@ def write_tfrecords(
         max_pixels: refuse images whose header declares more pixels.
         overwrite: rewrite every shard even if an earlier run completed it.
         progress: show a tqdm progress bar (default: when stderr is a terminal).
+        workers: deprecated name of ``threads`` (a DeprecationWarning).
         storage_options: options of the fsspec file system of a URL ``out_dir``
             (``{"endpoint_url": ..., "key": ..., "secret": ...}`` for S3); default: the
             environment. The images are read through ``storage``, which has its own.
@@ -89,7 +92,7 @@ def write_tfrecords(
         A :class:`WriteReport`: shards, written count and every failed sample with its error.
 
     Raises:
-        ValueError: bad ``name``, ``num_shards`` or ``workers``.
+        ValueError: bad ``name``, ``num_shards`` or ``threads``.
         OSError: the output folder cannot be written (a disk error stops the run; a partial
             shard keeps its temporary name and is rewritten by the next run), or an upload
             failed after its retries (the next run rewrites that shard).
@@ -103,9 +106,15 @@ def write_tfrecords(
         8
         >>> write_tfrecords(toy.samples, "s3://bucket/toy-tfr", num_shards=2)     # doctest: +SKIP
     """
-    workers = int(workers) if workers is not None else min(8, os.cpu_count() or 1)
+    if workers is not None:  # the old name; thread counts are threads= everywhere in seqloaders
+        warnings.warn("write_tfrecords(workers=...) is deprecated: the reading threads are threads=...",
+                      DeprecationWarning, stacklevel=2)
+        if threads is not None and threads != workers:
+            raise TypeError(f"write_tfrecords got threads={threads} and its deprecated alias workers={workers}")
+        threads = workers
+    workers = int(threads) if threads is not None else min(8, os.cpu_count() or 1)
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise ValueError(f"threads must be >= 1, got {workers}")
     plan = plan_write(samples, out_dir, name, num_shards, reencode=reencode, quality=quality, verify=verify,
                       storage=storage, class_names=class_names, label_offset=label_offset, max_pixels=max_pixels,
                       overwrite=overwrite, storage_options=storage_options)

@@ -1,4 +1,4 @@
-"""Multi-image augmentation (seqloaders/augment/mosaic.py): mosaic, MixUp, copy-paste, the "yolo" preset, its schedule."""
+"""Multi-image augmentation (seqloaders/augment/mosaic.py): mosaic, MixUp, copy-paste, the yolo preset."""
 
 import cv2
 import numpy as np

@@ -13,9 +13,9 @@ import time
 import numpy as np
 import psutil
 import pytest
-from loader.test_dying_workers import FailingAugmenter  # module level: picklable into the workers
 
 import seqloaders as sl
+from loader.test_dying_workers import FailingAugmenter  # module level: picklable into the workers
 from seqloaders.loader.processes import RemoteTraceback
 from seqloaders.storage.files import call_with_retries, stop_retries_when
 

@@ -33,7 +33,7 @@ OD_API_SPEC = {  # the keys of the Object Detection API's TfExampleDecoder
 
 def test_tensorflow_reads_our_shards_with_the_object_detection_api_keys(tmp_path, toy):
     samples = sl.read_wider_face(toy.annotations, toy.images)[:10]  # a slice is a plain list: no class_names
-    report = write_tfrecords(samples, tmp_path / "out", num_shards=3, workers=2, class_names=["face"])
+    report = write_tfrecords(samples, tmp_path / "out", num_shards=3, threads=2, class_names=["face"])
 
     def parse(record):
         parsed = tf.io.parse_single_example(record, OD_API_SPEC)
@@ -202,7 +202,7 @@ def test_sequence_to_tf_dataset_and_fit(tmp_path, toy):
 def test_cli_convert(tmp_path, toy, capsys):
     out = tmp_path / "shards"
     argv = ["convert", "widerface", toy.annotations, "--images-dir", toy.images, "--to", "tfrecord",
-            "--out", str(out), "--shards", "3", "--workers", "2"]
+            "--out", str(out), "--shards", "3", "--threads", "2"]
     assert cli_main(argv) == 0
     assert "24 of 24 samples written to 3 shards" in capsys.readouterr().out
     samples = sl.read_wider_face(toy.annotations, toy.images)
@@ -218,12 +218,12 @@ def test_cli_convert(tmp_path, toy, capsys):
 
 def test_every_toy_format_round_trips_through_tfrecord(tmp_path):
     """Each format of the formats issue: read → shards → read back, equal samples, masks included."""
-    toyformats = pytest.importorskip("seqloaders.toyformats")
+    toyformats = pytest.importorskip("seqloaders.toy")
     masks_module = pytest.importorskip("seqloaders.masks")
     toys = toyformats.make_toy_formats(tmp_path / "toys", num_images=5)
     for name, toy in toys.items():
         samples = toy.read()
-        report = write_tfrecords(samples, tmp_path / "out" / name, num_shards=2, workers=2)
+        report = write_tfrecords(samples, tmp_path / "out" / name, num_shards=2, threads=2)
         assert report.num_written == len(samples), (name, report.failed)
         source = TFRecordSource(report.pattern)
         assert source.class_names == tuple(getattr(samples, "class_names", ()))

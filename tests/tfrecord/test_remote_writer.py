@@ -60,9 +60,9 @@ def versions(s3, url: str) -> dict[str, int]:
 
 
 def test_local_writer_uploads_the_files_of_a_local_run(s3, samples, tmp_path):
-    local = write_tfrecords(samples, tmp_path / "local", num_shards=3, workers=2)
+    local = write_tfrecords(samples, tmp_path / "local", num_shards=3, threads=2)
     url = f"s3://{BUCKET}/local-writer/shards"
-    report = write_tfrecords(samples, url, num_shards=3, workers=2, storage_options=s3.storage_options)
+    report = write_tfrecords(samples, url, num_shards=3, threads=2, storage_options=s3.storage_options)
     expected = files_of(tmp_path / "local")
     assert len(expected) == 7  # 3 shards, 3 indexes, the manifest
     assert objects_of(s3, url) == expected
@@ -85,7 +85,7 @@ def test_beam_direct_runner_uploads_the_files_of_a_local_run(s3, toy, tmp_path):
     s3.upload(toy.root, prefix)  # images read from the bucket by the workers, shards written back to it
     rel = os.path.relpath(toy.annotations, toy.root).replace(os.sep, "/")
     remote_samples = sl.read_wider_face(f"{prefix}/{rel}", f"{prefix}/images")[:7]
-    local = write_tfrecords(remote_samples, tmp_path / "local", num_shards=3, workers=2)
+    local = write_tfrecords(remote_samples, tmp_path / "local", num_shards=3, threads=2)
     url = f"s3://{BUCKET}/beam/shards"
     report = write_tfrecords_beam(remote_samples, url, num_shards=3, pipeline_options=DIRECT)
     assert objects_of(s3, url) == files_of(tmp_path / "local")
@@ -97,14 +97,14 @@ def test_beam_direct_runner_uploads_the_files_of_a_local_run(s3, toy, tmp_path):
 def test_a_rerun_uploads_only_the_shards_that_are_not_complete(s3, samples, tmp_path):
     pytest.importorskip("apache_beam")
     url = f"s3://{VERSIONED}/resume"
-    write_tfrecords(samples, url, num_shards=3, workers=1)
+    write_tfrecords(samples, url, num_shards=3, threads=1)
     expected = objects_of(s3, url)
     before = versions(s3, url)
     assert before.pop("train.manifest.json") == 3  # committed after each shard
     assert len(before) == 6 and set(before.values()) == {1}
 
     s3.fs.rm_file(f"{VERSIONED}/resume/train-00002-of-00003.tfrecord")  # as if killed before its upload
-    report = write_tfrecords(samples, url, num_shards=3, workers=1)
+    report = write_tfrecords(samples, url, num_shards=3, threads=1)
     assert report.resumed_shards == 2 and report.num_written == 9
     assert objects_of(s3, url) == expected
     after = versions(s3, url)
@@ -121,7 +121,7 @@ def test_a_rerun_uploads_only_the_shards_that_are_not_complete(s3, samples, tmp_
     assert again["train-00000-of-00003.tfrecord"] == 1 and again["train-00002-of-00003.tfrecord"] == 2
     assert again["train-00001-of-00003.tfrecord"] == 2
 
-    done = write_tfrecords(samples, url, num_shards=3, workers=1)
+    done = write_tfrecords(samples, url, num_shards=3, threads=1)
     assert done.resumed_shards == 3
     last = versions(s3, url)
     assert {k: v for k, v in last.items() if k.endswith((".tfrecord", ".index"))} == \
@@ -132,10 +132,10 @@ def test_failures_are_in_the_uploaded_manifest(s3, samples, tmp_path):
     bad = list(samples[:4])
     bad.insert(2, sl.Sample(str(tmp_path / "missing.jpg")))
     with pytest.warns(UserWarning, match="1 of 5 samples could not be written"):
-        local = write_tfrecords(bad, tmp_path / "local", num_shards=2, workers=1)
+        local = write_tfrecords(bad, tmp_path / "local", num_shards=2, threads=1)
     url = f"s3://{BUCKET}/failures"
     with pytest.warns(UserWarning, match=r"1 of 5 samples .* listed in s3://seqloaders-writer/failures/train"):
-        report = write_tfrecords(bad, url, num_shards=2, workers=1)
+        report = write_tfrecords(bad, url, num_shards=2, threads=1)
     assert report.failed == local.failed and report.num_written == 4
     manifest = json.loads(files.read_bytes(f"{url}/train.manifest.json"))
     assert [(f["image"], f["index"], f["shard"]) for f in manifest["failed"]] == [(str(tmp_path / "missing.jpg"), 2, 1)]
@@ -158,7 +158,7 @@ def test_cli_writes_to_the_bucket_with_storage_options(s3, toy, tmp_path, monkey
 
 def test_a_missing_bucket_is_file_not_found_naming_the_url(s3, samples, toy, capsys):
     with pytest.raises(FileNotFoundError, match="create the bucket") as info:
-        write_tfrecords(samples[:2], "s3://no-such-bucket-here/shards", num_shards=1, workers=1)
+        write_tfrecords(samples[:2], "s3://no-such-bucket-here/shards", num_shards=1, threads=1)
     assert info.value.filename == "s3://no-such-bucket-here/shards"
     with pytest.raises(FileNotFoundError, match="create the bucket") as info:
         files.write_bytes("s3://no-such-bucket-here/x.json", b"{}")
@@ -194,13 +194,13 @@ class _FlakyPuts:
 
 
 def test_transient_upload_errors_are_retried(s3, samples, tmp_path, monkeypatch):
-    write_tfrecords(samples[:3], tmp_path / "local", num_shards=1, workers=1)
+    write_tfrecords(samples[:3], tmp_path / "local", num_shards=1, threads=1)
     real_filesystem = files.filesystem
     flaky = _FlakyPuts(real_filesystem(f"s3://{BUCKET}")[0], [ConnectionResetError("reset by peer"),
                                                              TimeoutError("write timed out")])
     monkeypatch.setattr(files, "filesystem", lambda url, options=None: (flaky, real_filesystem(url, options)[1]))
     url = f"s3://{BUCKET}/flaky"
-    report = write_tfrecords(samples[:3], url, num_shards=1, workers=1)
+    report = write_tfrecords(samples[:3], url, num_shards=1, threads=1)
     assert report.num_written == 3
     # index, shard, manifest: 3 uploads, the first twice retried
     assert [p.rsplit("/", 1)[-1] for p in flaky.puts] == ["train-00000-of-00001.tfrecord.index"] * 3 + \

@@ -34,7 +34,7 @@ def write_png(path, image):
 
 def test_round_trip_keeps_every_field_and_the_original_bytes(tmp_path, toy):
     samples = sl.read_wider_face(toy.annotations, toy.images)
-    report = write_tfrecords(samples, tmp_path / "out", num_shards=4, workers=2)
+    report = write_tfrecords(samples, tmp_path / "out", num_shards=4, threads=2)
     assert report.num_written == len(samples) == 24 and not report.failed
     assert [os.path.basename(p) for p in report.shards] == [f"train-{i:05d}-of-00004.tfrecord" for i in range(4)]
     source = TFRecordSource(str(tmp_path / "out" / "train-*.tfrecord"))
@@ -51,7 +51,7 @@ def test_round_trip_keeps_every_field_and_the_original_bytes(tmp_path, toy):
 
 
 def test_random_access_slicing_and_pickling(tmp_path, toy):
-    report = write_tfrecords(toy.samples[:10], tmp_path / "out", num_shards=3, workers=1)
+    report = write_tfrecords(toy.samples[:10], tmp_path / "out", num_shards=3, threads=1)
     source = TFRecordSource(report.pattern)
     assert_same(source[-1], toy.samples[9])
     assert_same(source[4], toy.samples[4])
@@ -73,8 +73,8 @@ def test_random_access_slicing_and_pickling(tmp_path, toy):
 @pytest.mark.parametrize("num_shards, workers", [(1, 3), (5, 2), (7, 4), (12, 3)])
 def test_any_shard_count_with_any_worker_count_gives_the_same_records(tmp_path, toy, num_shards, workers):
     samples = toy.samples[:9]
-    report = write_tfrecords(samples, tmp_path / "a", num_shards=num_shards, workers=workers)
-    reference = write_tfrecords(samples, tmp_path / "b", num_shards=num_shards, workers=1)
+    report = write_tfrecords(samples, tmp_path / "a", num_shards=num_shards, threads=workers)
+    reference = write_tfrecords(samples, tmp_path / "b", num_shards=num_shards, threads=1)
     assert len(report.shards) == num_shards and report.num_written == 9
     for a, b in zip(report.shards, reference.shards):  # independent of the worker count, byte for byte
         assert Path(a).read_bytes() == Path(b).read_bytes()
@@ -92,7 +92,7 @@ def test_failures_are_reported_and_never_stop_the_run(tmp_path, toy):
     samples.insert(3, sl.Sample(str(bad_jpeg)))
     samples.append(toy.samples[5].replace(image_size=(7, 9)))  # annotation disagrees with the image
     with pytest.warns(UserWarning, match="3 of 8 samples could not be written"):
-        report = write_tfrecords(samples, tmp_path / "out", num_shards=3, workers=2)
+        report = write_tfrecords(samples, tmp_path / "out", num_shards=3, threads=2)
     assert report.num_written == 5 and report.num_failed == 3
     failed = dict(report.failed)
     assert "FileNotFoundError" in failed[str(tmp_path / "missing.jpg")]
@@ -141,9 +141,9 @@ def test_formats_the_schema_cannot_hold_are_converted(tmp_path):
 
 def test_killed_and_restarted_conversion_equals_an_uninterrupted_one(tmp_path, toy):
     samples = sl.read_wider_face(toy.annotations, toy.images)
-    whole = write_tfrecords(samples, tmp_path / "whole", num_shards=4, workers=2)
+    whole = write_tfrecords(samples, tmp_path / "whole", num_shards=4, threads=2)
     out = tmp_path / "resumed"
-    first = write_tfrecords(samples, out, num_shards=4, workers=3)
+    first = write_tfrecords(samples, out, num_shards=4, threads=3)
     # simulate a kill: shard 2 never finished (only a partial temporary file), shard 3 was renamed
     # but not yet recorded in the manifest
     os.remove(first.shards[2])
@@ -157,7 +157,7 @@ def test_killed_and_restarted_conversion_equals_an_uninterrupted_one(tmp_path, t
     looks_whole = sorted(glob.glob(str(out / "train-*.tfrecord")))
     assert first.shards[2] not in looks_whole  # an interrupted shard never looks whole
 
-    second = write_tfrecords(samples, out, num_shards=4, workers=1)
+    second = write_tfrecords(samples, out, num_shards=4, threads=1)
     assert second.resumed_shards == 2 and second.num_written == 24
     assert {p: os.stat(p).st_mtime_ns for p in first.shards[:2]} == kept  # not rewritten
     assert not glob.glob(str(out / "*.tmp-*"))
@@ -225,7 +225,7 @@ def test_fractional_boxes_come_back_bit_for_bit(tmp_path):
 
 def test_detection_sequence_reads_shards_like_loose_files(tmp_path, toy):
     samples = sl.read_wider_face(toy.annotations, toy.images)
-    report = write_tfrecords(samples, tmp_path / "out", num_shards=3, workers=2)
+    report = write_tfrecords(samples, tmp_path / "out", num_shards=3, threads=2)
     source = TFRecordSource(report.pattern)
     kwargs = dict(batch_size=5, image_size=(48, 48), encoder=sl.GridEncoder(grid_size=3, num_classes=1), seed=4,
                   augment="detection")
@@ -316,3 +316,12 @@ def test_png_with_an_exif_orientation_is_stored_upright(tmp_path):
     stored = TFRecordSource(report.pattern).storage.read(TFRecordSource(report.pattern)[0].image)
     assert sl.probe_image(stored).orientation == 1  # TensorFlow ignores EXIF: the pixels must be upright
     np.testing.assert_array_equal(sl.decode_image(stored), np.rot90(image, -1))  # PNG: lossless
+
+
+def test_workers_is_the_deprecated_name_of_threads(tmp_path, toy):
+    with pytest.warns(DeprecationWarning, match=r"write_tfrecords\(workers=...\) is deprecated"):
+        old = write_tfrecords(toy.samples[:3], tmp_path / "old", num_shards=1, workers=2, progress=False)
+    new = write_tfrecords(toy.samples[:3], tmp_path / "new", num_shards=1, threads=2, progress=False)
+    assert old.num_written == new.num_written == 3
+    with pytest.raises(TypeError, match="threads=1 and its deprecated alias workers=2"):
+        write_tfrecords(toy.samples[:3], tmp_path / "both", num_shards=1, threads=1, workers=2)

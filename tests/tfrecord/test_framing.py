@@ -44,7 +44,7 @@ def test_framing_is_byte_identical_to_tensorflows_writer(tmp_path):
 
 
 def _write(tmp_path, toy, num_shards=2):
-    return write_tfrecords(toy.samples[:6], tmp_path / "out", num_shards=num_shards, workers=2)
+    return write_tfrecords(toy.samples[:6], tmp_path / "out", num_shards=num_shards, threads=2)
 
 
 def _flip(path, offset):

@@ -28,7 +28,7 @@ def files_of(folder):
 
 def test_beam_writes_the_local_writers_files_byte_for_byte(beam, tmp_path, toy):
     samples = sl.read_wider_face(toy.annotations, toy.images)
-    local = write_tfrecords(samples, tmp_path / "local", num_shards=5, workers=2)
+    local = write_tfrecords(samples, tmp_path / "local", num_shards=5, threads=2)
     report = write_tfrecords_beam(samples, tmp_path / "beam", num_shards=5, pipeline_options=DIRECT)
     expected = files_of(tmp_path / "local")
     assert len(expected) == 11  # 5 shards, 5 indexes, the manifest
@@ -66,7 +66,7 @@ def test_failures_go_to_the_manifest_as_with_the_local_writer(beam, tmp_path, to
     samples.insert(1, sl.Sample(str(tmp_path / "missing.jpg")))
     samples.insert(3, sl.Sample(str(bad_jpeg)))
     with pytest.warns(UserWarning, match="2 of 7 samples could not be written"):
-        local = write_tfrecords(samples, tmp_path / "local", num_shards=3, workers=2)
+        local = write_tfrecords(samples, tmp_path / "local", num_shards=3, threads=2)
     with pytest.warns(UserWarning, match="2 of 7 samples could not be written"):
         report = write_tfrecords_beam(samples, tmp_path / "beam", num_shards=3, pipeline_options=DIRECT)
     assert report.failed == local.failed and report.num_written == 5
@@ -80,7 +80,7 @@ def test_failures_go_to_the_manifest_as_with_the_local_writer(beam, tmp_path, to
 
 
 def test_shards_beyond_the_sample_count_are_empty_files(beam, tmp_path, toy):
-    write_tfrecords(toy.samples[:2], tmp_path / "local", num_shards=4, workers=1)
+    write_tfrecords(toy.samples[:2], tmp_path / "local", num_shards=4, threads=1)
     report = write_tfrecords_beam(toy.samples[:2], tmp_path / "beam", num_shards=4, pipeline_options=DIRECT)
     assert files_of(tmp_path / "beam") == files_of(tmp_path / "local")
     sizes = [os.path.getsize(p) for p in report.shards]  # samples [0, 0, 1, 1, 2) by shard
@@ -92,7 +92,7 @@ def test_beam_resumes_a_local_run_and_keeps_its_complete_shards(beam, tmp_path, 
 
     samples = toy.samples[:9]
     out = tmp_path / "out"
-    write_tfrecords(samples, out, num_shards=3, workers=1)
+    write_tfrecords(samples, out, num_shards=3, threads=1)
     expected = files_of(out)
     kept = out / "train-00000-of-00003.tfrecord"
     kept_mtime = kept.stat().st_mtime_ns
@@ -153,7 +153,7 @@ def test_importing_seqloaders_does_not_import_beam():
 def test_worker_processes_write_the_same_files(beam, tmp_path, toy):
     """Shards written by two Beam worker processes: the jobs and steps really travel pickled."""
     samples = sl.read_wider_face(toy.annotations, toy.images)[:8]
-    write_tfrecords(samples, tmp_path / "local", num_shards=4, workers=1)
+    write_tfrecords(samples, tmp_path / "local", num_shards=4, threads=1)
     write_tfrecords_beam(samples, tmp_path / "beam", num_shards=4, pipeline_options=[
         "--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"])
     assert files_of(tmp_path / "beam") == files_of(tmp_path / "local")

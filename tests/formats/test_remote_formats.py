@@ -160,7 +160,7 @@ def test_a_missing_object_raises_file_not_found_naming_the_url(s3, wider):
 def test_tfrecord_shards_from_the_bucket_give_the_same_batches(s3, wider, tmp_path, monkeypatch):
     toy, _annotations, _images = wider
     samples = sl.read_wider_face(toy.annotations, toy.images)
-    write_tfrecords(samples, tmp_path / "shards", num_shards=3, workers=1, progress=False)
+    write_tfrecords(samples, tmp_path / "shards", num_shards=3, threads=1, progress=False)
     remote_dir = s3.upload(str(tmp_path / "shards"), f"{BUCKET}/shards")
     local = TFRecordSource(str(tmp_path / "shards" / "train-*.tfrecord"))
 
@@ -191,7 +191,7 @@ def test_tfrecord_shards_from_the_bucket_give_the_same_batches(s3, wider, tmp_pa
 def test_write_tfrecords_reads_images_from_the_bucket(wider, tmp_path):
     toy, annotations, images = wider
     remote = sl.read_wider_face(annotations, images)
-    report = write_tfrecords(remote, tmp_path / "from-s3", num_shards=1, workers=2, progress=False)
+    report = write_tfrecords(remote, tmp_path / "from-s3", num_shards=1, threads=2, progress=False)
     assert report.num_failed == 0
     source = TFRecordSource(glob.glob(str(tmp_path / "from-s3" / "*.tfrecord")))
     local = sl.read_wider_face(toy.annotations, toy.images)

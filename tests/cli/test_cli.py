@@ -55,7 +55,7 @@ def test_version(capsys):
                                                                "(--max-fidnings: did you mean --max-findings?)")),
     (["inspect", "widerface", "a.txt", "-o", "columns"], "argument --option/-o: expects KEY=VALUE, got 'columns'"),
     (["preview", "widerface", "a.txt", "--num-images", "0"], "argument --num-images: must be >= 1, got 0"),
-    (["convert", "widerface", "a.txt", "--out", "x", "--workers", "0"], "argument --workers: must be >= 1, got 0"),
+    (["convert", "widerface", "a.txt", "--out", "x", "--threads", "0"], "argument --threads: must be >= 1, got 0"),
     (["convert", "widerface", "a.txt", "--out", "x", "--quality", "101"],
      "argument --quality: must be between 1 and 100, got 101"),
 ])
