@@ -107,10 +107,10 @@ def write_tfrecords(
         >>> write_tfrecords(toy.samples, "s3://bucket/toy-tfr", num_shards=2)     # doctest: +SKIP
     """
     if workers is not None:  # the old name; thread counts are threads= everywhere in seqloaders
-        warnings.warn("write_tfrecords(workers=...) is deprecated: the reading threads are threads=...",
-                      DeprecationWarning, stacklevel=2)
         if threads is not None and threads != workers:
             raise TypeError(f"write_tfrecords got threads={threads} and its deprecated alias workers={workers}")
+        warnings.warn("write_tfrecords(workers=...) is deprecated: the reading threads are threads=...",
+                      DeprecationWarning, stacklevel=2)
         threads = workers
     workers = int(threads) if threads is not None else min(8, os.cpu_count() or 1)
     if workers < 1:
