@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from .storage import files
+from ..storage import files
 
 __all__ = ["MANY_MISSING", "MissingImages", "locate_missing_images"]
 

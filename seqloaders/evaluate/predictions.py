@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from .encoders.base import Decoded, target_of
-from .imageio import choose_reduction, decode_image, probe_image
+from ..encoders.base import Decoded, target_of
+from ..imageio import choose_reduction, decode_image, probe_image
+from ..records import Sample
+from ..resize import letterbox_geometry, target_content_size
 from .matching import box_overlaps
-from .records import Sample
-from .resize import letterbox_geometry, target_content_size
 
 __all__ = ["decode_predictions", "predict_detections", "to_source_pixels"]
 

@@ -25,8 +25,8 @@ The matching follows COCO's rules (the ``bbox`` evaluation with area range "all"
   without counted ground truth has no AP (nan) and is left out of the means.
 
 This module holds the report and the evaluation; the array work (IoU, matching, precision) is in
-:mod:`seqloaders.matching`, the decoding of a model's output in :mod:`seqloaders.predictions`,
-and their public names are importable from here too.
+:mod:`seqloaders.evaluate.matching`, the decoding of a model's output in :mod:`.predictions`.
+Their public names are importable from :mod:`seqloaders.evaluate`.
 """
 
 from __future__ import annotations
@@ -37,12 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from .matching import RECALL_POINTS, accumulate_precision, box_overlaps, match_detections
-from .predictions import decode_predictions, predict_detections, to_source_pixels
-from .records import Sample
+from ..records import Sample
+from .matching import RECALL_POINTS, accumulate_precision, match_detections
 
-__all__ = ["COCO_IOU_THRESHOLDS", "RECALL_POINTS", "ClassScores", "DetectionReport", "box_overlaps",
-           "decode_predictions", "evaluate_detections", "predict_detections", "to_source_pixels"]
+__all__ = ["COCO_IOU_THRESHOLDS", "ClassScores", "DetectionReport", "evaluate_detections"]
 
 #: COCO's IoU thresholds 0.50, 0.55, ..., 0.95.
 COCO_IOU_THRESHOLDS: tuple[float, ...] = tuple(np.round(np.linspace(0.5, 0.95, 10), 2).tolist())

@@ -44,17 +44,16 @@ from typing import Any
 
 import numpy as np
 
-from .classmap import ClassMap
-from .errors import ImageError
+from ..classmap import ClassMap
+from ..errors import ImageError
+from ..geometry import outside_box_mask
+from ..imageio import decode_image, decode_mask, probe_image
+from ..records import Sample
+from ..storage.remote import default_storage
 from .findings import FINDING_KINDS, CheckReport, Finding
-from .geometry import outside_box_mask
-from .imageio import decode_image, decode_mask, probe_image
-from .missing_images import MANY_MISSING, MissingImages, locate_missing_images
-from .records import Sample
-from .storage.remote import default_storage
+from .missing import locate_missing_images
 
-__all__ = ["FINDING_KINDS", "MANY_MISSING", "CheckReport", "Finding", "MissingImages", "check_dataset",
-           "locate_missing_images"]
+__all__ = ["check_dataset"]
 
 _TOLERANCE = 1e-3  # pixels: a box may touch the border, float noise included
 

@@ -4,7 +4,7 @@
 :func:`match_detections` matches one image's detections of one class to its boxes at every IoU
 threshold, and :func:`accumulate_precision` turns the matches of one class over all images into
 precision interpolated at :data:`RECALL_POINTS` and the final recall. The rules are those listed
-in :mod:`seqloaders.evaluate`.
+in :mod:`seqloaders.evaluate.report`.
 """
 
 from __future__ import annotations
