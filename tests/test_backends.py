@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.backend, pytest.mark.slow]
 
 BACKEND = keras.backend.backend()
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
-NUM_CLASSES = len(sl.toyformats.TOY_CLASSES) + 1  # background 0, toy class k -> k + 1
+NUM_CLASSES = len(sl.toy.TOY_CLASSES) + 1  # background 0, toy class k -> k + 1
 #: the loader's two ways of building batches off the training thread
 WORKERS = {"threads": {"threads": 2}, "processes": {"processes": 2}}
 

@@ -19,7 +19,7 @@ from reliability import record
 import seqloaders as sl
 from seqloaders.cli import main as cli
 from seqloaders.preview import save_preview
-from seqloaders.toyformats import TOY_KEYPOINTS, make_toy_formats
+from seqloaders.toy import TOY_KEYPOINTS, make_toy_formats
 
 pytestmark = pytest.mark.fuzz
 

@@ -11,9 +11,9 @@ import pytest
 
 import seqloaders as sl
 from seqloaders.encoders import InstanceMaskEncoder, KeypointEncoder, PaddedBoxEncoder, masks_to_boxes
-from seqloaders.toyformats import _COLORS
+from seqloaders.toy import TOY_COLORS as _COLORS
 
-NUM_CLASSES = len(sl.toyformats.TOY_CLASSES) + 1  # background 0, toy class k → k + 1
+NUM_CLASSES = len(sl.toy.TOY_CLASSES) + 1  # background 0, toy class k → k + 1
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ does for datasets)::
             return Broken(path, options, location=r"ann\\.txt:3: ", error_file=path, skipped_image="b.jpg")
 
 The data must contain at least one image without objects. ``make_data`` may return any object
-with the attributes of :class:`seqloaders.toyformats.ToyFormat` (the toy writers return one).
+with the attributes of :class:`seqloaders.toy.ToyFormat` (the toy writers return one).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import pytest
 
 import seqloaders as sl
 from seqloaders.masks import decode_masks
-from seqloaders.toyformats import ToyFormat
+from seqloaders.toy import ToyFormat
 
 __all__ = ["Broken", "FormatConformance", "assert_samples_match"]
 

@@ -3,7 +3,7 @@ import os
 import pytest
 
 from seqloaders.formats.classfolders import read_class_folders
-from seqloaders.toyformats import TOY_CLASSES, write_toy_class_folders
+from seqloaders.toy import TOY_CLASSES, write_toy_class_folders
 
 from .conformance import Broken, FormatConformance
 

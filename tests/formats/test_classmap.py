@@ -7,7 +7,7 @@ import pytest
 import seqloaders as sl
 from seqloaders.classmap import ClassMap, default_colors
 from seqloaders.masks import decode_masks
-from seqloaders.toyformats import TOY_CLASSES, make_toy_formats
+from seqloaders.toy import TOY_CLASSES, make_toy_formats
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "classmaps" / "coco_to_4.json"
 

@@ -9,7 +9,7 @@ import pytest
 import seqloaders as sl
 from seqloaders.formats.coco import parse_coco, read_coco
 from seqloaders.masks import decode_masks
-from seqloaders.toyformats import TOY_CATEGORY_IDS, TOY_CLASSES, write_toy_coco
+from seqloaders.toy import TOY_CATEGORY_IDS, TOY_CLASSES, write_toy_coco
 
 from .conformance import Broken, FormatConformance
 

@@ -5,7 +5,7 @@ import pytest
 
 import seqloaders as sl
 from seqloaders.formats.csvformat import parse_csv, read_csv
-from seqloaders.toyformats import write_toy_csv
+from seqloaders.toy import write_toy_csv
 
 from .conformance import Broken, FormatConformance
 

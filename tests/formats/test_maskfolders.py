@@ -7,7 +7,7 @@ import pytest
 import seqloaders as sl
 from seqloaders.formats.maskfolders import read_mask_folders
 from seqloaders.masks import decode_masks, read_mask_file
-from seqloaders.toyformats import write_toy_mask_folders
+from seqloaders.toy import write_toy_mask_folders
 
 from .conformance import Broken, FormatConformance
 

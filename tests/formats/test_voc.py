@@ -6,7 +6,7 @@ import pytest
 
 import seqloaders as sl
 from seqloaders.formats.voc import VOC_CLASSES, parse_voc_xml, read_voc
-from seqloaders.toyformats import TOY_CLASSES, write_toy_voc
+from seqloaders.toy import TOY_CLASSES, write_toy_voc
 
 from .conformance import Broken, FormatConformance
 

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 import seqloaders as sl
-from seqloaders.toyformats import ToyFormat
+from seqloaders.toy import ToyFormat
 
 from .conformance import Broken, FormatConformance
 

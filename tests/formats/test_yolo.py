@@ -9,7 +9,7 @@ import pytest
 import seqloaders as sl
 from seqloaders.formats.yolo import load_yolo_config, parse_yolo_labels, read_yolo, yolo_label_path
 from seqloaders.masks import decode_masks
-from seqloaders.toyformats import TOY_CLASSES, make_toy_scenes, write_toy_yolo
+from seqloaders.toy import TOY_CLASSES, make_toy_scenes, write_toy_yolo
 
 from .conformance import Broken, FormatConformance
 

@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
+from formats.conformance import assert_samples_match
 
 import seqloaders as sl
-from seqloaders.toyformats import TOY_FORMATS, make_toy_formats, make_toy_scenes
-
-from .conformance import assert_samples_match
+from seqloaders.toy import TOY_FORMATS, make_toy_formats, make_toy_scenes
 
 
 def test_scenes_are_deterministic_and_exact():
@@ -32,3 +31,10 @@ def test_every_format_reads_back_what_was_written(tmp_path):
         assert samples.class_names == toy.class_names, name
     with pytest.raises(ValueError, match="unknown toy formats"):
         make_toy_formats(tmp_path, ["pascal"])
+
+
+def test_the_old_toyformats_module_re_exports_the_same_objects():
+    import seqloaders.toyformats as old
+
+    assert old.__all__ and all(getattr(old, name) is getattr(sl.toy, name) for name in old.__all__)
+    assert sl.toyformats is old and sl.ToyFormat is sl.toy.ToyFormat and sl.make_toy_formats is sl.toy.make_toy_formats

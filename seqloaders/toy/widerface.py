@@ -1,31 +1,83 @@
-"""A small synthetic face dataset with known boxes, written in WIDER FACE format.
+"""The WIDER FACE toy writer: a small synthetic face dataset with known boxes.
 
 Faces are drawn (skin-toned ellipses with eyes and a mouth) on textured backgrounds, so a
-detector can learn them in a few epochs on a CPU, and the exact box of every face is known.
+detector can learn them in a few epochs on a CPU, and the exact box of every face is known. This
+is the set ``make demo`` trains on; the shape scenes of the other toy writers are in
+:mod:`.scenes`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 
 import cv2
 import numpy as np
 
-from .formats.widerface import WIDER_FACE_ATTRIBUTES
-from .records import Sample
+from ..formats import read as read_format
+from ..formats.widerface import WIDER_FACE_ATTRIBUTES
+from ..records import Sample, SampleList
+from .images import write_image
 
 __all__ = ["ToyDataset", "draw_face", "make_toy_dataset"]
 
 
 @dataclasses.dataclass(frozen=True)
 class ToyDataset:
-    """Paths of a generated toy dataset and the samples it was generated from."""
+    """Paths of a generated toy face dataset and the samples it was generated from.
+
+    It also has the attributes of :class:`~seqloaders.toy.result.ToyFormat` (``format``,
+    ``path``, ``options``, ``class_names``, ``masks``) and its :meth:`read`, so code written for
+    the other toy formats takes the face set too. One difference: ``samples`` carry each image's
+    ``image_size``, which ``read_wider_face`` leaves None (it does not open the images).
+
+    Attributes:
+        root: the folder the dataset was written to.
+        annotations: the ``wider_face_toy_bbx_gt.txt`` annotation file.
+        images: the images folder (``images_dir`` of :func:`~seqloaders.read_wider_face`).
+        samples: the exact samples, one per image, label 0 (``face``) and the six attributes.
+
+    Example:
+        >>> import tempfile
+        >>> toy = make_toy_dataset(tempfile.mkdtemp(), num_images=4)
+        >>> toy.format, toy.class_names, len(toy.read())
+        ('widerface', ('face',), 4)
+    """
 
     root: str
     annotations: str
     images: str
     samples: list[Sample]
+
+    @property
+    def format(self) -> str:
+        """The registered format name, ``"widerface"``."""
+        return "widerface"
+
+    @property
+    def path(self) -> str:
+        """What the reader takes: the annotation file."""
+        return self.annotations
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for the reader: ``{"images_dir": images}``."""
+        return {"images_dir": self.images}
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The class names the reader reports: ``("face",)``."""
+        return ("face",)
+
+    @property
+    def masks(self) -> None:
+        """None: WIDER FACE has no masks."""
+        return None
+
+    def read(self, **overrides: Any) -> SampleList:
+        """Read the dataset back with ``read_wider_face`` (``overrides`` replace ``options``)."""
+        return read_format(self.format, self.path, **{**self.options, **overrides})
 
     def __repr__(self) -> str:
         boxes = sum(s.num_boxes for s in self.samples)
@@ -120,12 +172,7 @@ def make_toy_dataset(
                 boxes.append(cand)
         for box in boxes:
             draw_face(image, np.array(box), rng)
-        os.makedirs(os.path.join(images_dir, event), exist_ok=True)
-        ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:  # pragma: no cover
-            raise RuntimeError("OpenCV could not encode a JPEG")
-        with open(os.path.join(images_dir, rel), "wb") as f:
-            f.write(data.tobytes())
+        write_image(os.path.join(images_dir, rel), image, quality=quality)
         attrs = rng.integers(0, 3, (len(boxes), len(WIDER_FACE_ATTRIBUTES)))
         attrs[:, WIDER_FACE_ATTRIBUTES.index("invalid")] = 0
         lines += [rel, str(len(boxes))]
