@@ -20,7 +20,7 @@ import tempfile
 import numpy as np
 
 import seqloaders as sl
-from seqloaders.formats import check_on_error, handle_error, warn_summary
+from seqloaders.formats import check_on_error, finish, handle_error
 
 CLASSES = ("cat", "dog")
 
@@ -43,9 +43,7 @@ def parse_boxlist(text: str, images_dir: str = "", *, path: str = "<string>", on
                          on_error, report)
             continue
         samples.append(sl.Sample(os.path.join(images_dir, image), boxes=np.reshape(boxes, (-1, 4)), labels=labels))
-    report.num_samples, report.num_boxes = len(samples), sum(s.num_boxes for s in samples)
-    warn_summary(report, on_error)
-    return sl.SampleList(samples, report=report, class_names=CLASSES)
+    return finish(samples, report, CLASSES, on_error)  # counts, the one "skipped N" warning, the SampleList
 
 
 @sl.register_format("boxlist")

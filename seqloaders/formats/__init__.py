@@ -2,6 +2,7 @@
 
 from .classfolders import read_class_folders
 from .coco import parse_coco, read_coco
+from .common import finish
 from .csvformat import parse_csv, read_csv
 from .errorpolicy import check_on_error, handle_error, warn_summary
 from .maskfolders import read_mask_folders
@@ -15,6 +16,7 @@ __all__ = [
            "WIDER_FACE_ATTRIBUTES",
            "available_formats",
            "check_on_error",
+           "finish",
            "get_reader",
            "handle_error",
            "load_yolo_config",

@@ -110,9 +110,32 @@ def image_size_of(path: str, storage_options: Mapping[str, Any] | None = None) -
 
 def finish(samples: list[Sample], report: ReadReport, class_names: Iterable[str], on_error: str,
            meta: Mapping[str, Any] | None = None) -> SampleList:
-    """Fill the report's counts, warn once for what ``on_error="skip"`` skipped, and wrap the result.
+    """End a reader: count samples and boxes into ``report``, warn once for what was skipped, wrap the result.
 
-    ``meta`` (format-level extras such as COCO's category ids) is attached as ``result.meta``.
+    Every built-in reader returns through it, and a format of your own can too
+    (``examples/custom_format.py``): parse into ``samples``, send each bad entry to
+    :func:`handle_error` (which raises, or records it in ``report.skipped``), then return
+    ``finish(...)``. Under ``on_error="skip"`` this gives the one summary warning that says how
+    many entries were skipped (``"warn"`` has warned for each already).
+
+    Args:
+        samples: the samples parsed, in file order.
+        report: the reader's report (``path`` and ``skipped`` filled while parsing); its
+            ``num_samples`` and ``num_boxes`` are set here.
+        class_names: the class names, index = label.
+        on_error: the reader's policy, ``"raise" | "warn" | "skip"``.
+        meta: format-level extras (such as COCO's category ids), attached as ``result.meta``.
+
+    Returns:
+        A :class:`~seqloaders.SampleList` with ``report``, ``class_names`` and ``meta``.
+
+    Example:
+        >>> import seqloaders as sl
+        >>> report = sl.ReadReport(path="boxes.txt")
+        >>> samples = [sl.Sample("a.jpg", boxes=[[1, 2, 11, 12]], labels=[0]), sl.Sample("b.jpg")]
+        >>> result = finish(samples, report, ("cat",), on_error="raise")
+        >>> result, str(result.report)
+        (SampleList(2 samples, 1 boxes, class_names=['cat']), 'boxes.txt: 2 images, 1 boxes')
     """
     report.num_samples = len(samples)
     report.num_boxes = sum(s.num_boxes for s in samples)

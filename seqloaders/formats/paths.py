@@ -15,7 +15,16 @@ __all__ = ["join_image_path", "read_text"]
 
 def read_text(path: str, storage_options: Mapping[str, Any] | None = None) -> str:
     """Read a text annotation file (a path or an fsspec URL) as UTF-8 (a BOM is accepted; CRLF
-    is handled by splitlines). ``storage_options`` go to fsspec for URLs."""
+    is handled by splitlines). ``storage_options`` go to fsspec for URLs.
+
+    Unlike :func:`seqloaders.storage.files.read_text`, which it builds on (through ``read_bytes``),
+    text that is not UTF-8 raises an :class:`~seqloaders.AnnotationError` naming the file and the
+    line of the first bad byte (and saying so when the file is UTF-16), not a bare
+    ``UnicodeDecodeError``: this is the readers' version.
+
+    Raises:
+        AnnotationError: the bytes are not UTF-8 text.
+    """
     data = files.read_bytes(path, storage_options)
     try:
         return data.decode("utf-8-sig")

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 import seqloaders as sl
-from seqloaders.toyformats import ToyFormat
+from seqloaders.formats import finish, handle_error
+from seqloaders.toy import ToyFormat
 
 from .conformance import Broken, FormatConformance
 
@@ -60,3 +62,27 @@ class TestCustomFormatConformance(FormatConformance):
 def test_the_example_runs(capsys):
     _example().main()
     assert "SampleList(2 samples, 2 boxes" in capsys.readouterr().out
+
+
+def test_finish_is_the_public_end_of_a_reader():
+    """What a format author's reader gets from finish: counts, class names, meta, one summary warning."""
+    samples = [sl.Sample("a.jpg", boxes=[[1, 2, 11, 12], [3, 3, 5, 5]], labels=[0, 1]), sl.Sample("b.jpg")]
+    result = finish(samples, sl.ReadReport(path="boxes.txt"), ["cat", "dog"], "raise", meta={"version": 2})
+    assert isinstance(result, sl.SampleList) and list(result) == samples
+    assert (result.report.num_samples, result.report.num_boxes) == (2, 2)
+    assert result.class_names == ("cat", "dog") and result.meta == {"version": 2}
+    report = sl.ReadReport(path="boxes.txt")
+    for line in (3, 7):
+        handle_error(sl.AnnotationError("bad box", "boxes.txt", line), "skip", report)
+    with pytest.warns(UserWarning, match=r"skipped 2 malformed entries in boxes\.txt") as caught:
+        finish(samples[:1], report, ["cat"], "skip")
+    assert len(caught) == 1 and report.num_samples == 1
+
+
+def test_finish_docstring_example_runs():
+    import doctest
+
+    runner = doctest.DocTestRunner()
+    for test in doctest.DocTestFinder().find(finish, globs={"finish": finish}):
+        runner.run(test)
+    assert runner.summarize(verbose=False) == doctest.TestResults(failed=0, attempted=5)
