@@ -19,6 +19,7 @@ with entities (billion laughs) and external entities are refused.
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ from ..storage.remote import attach_storage
 from .common import finish, natural_key
 from .errorpolicy import check_on_error, handle_error
 from .paths import join_image_path
+from .readahead import default_threads, read_ahead
 from .registry import register_format
 
 __all__ = ["VOC_CLASSES", "VocObjects", "parse_voc_xml", "read_voc"]
@@ -146,7 +148,110 @@ def parse_voc_xml(data: bytes | str, *, path: str = "<string>", one_based: bool 
         >>> parse_voc_xml(xml).boxes.tolist()
         [[0.0, 0.0, 10.0, 20.0]]
     """
-    root, lines = _parse_tree(data.encode("utf-8") if isinstance(data, str) else data, path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    parsed = _parse_fast(raw, path, one_based)
+    if parsed is not None:
+        return parsed
+    root, lines = _parse_tree(raw, path)
+    return _objects_of(root, path, one_based, lines)
+
+
+# The fast path: files with no DOCTYPE (so no entity can be declared, and defusedxml has nothing to
+# refuse) in an ASCII-compatible encoding are parsed by the C tree builder, with no Python callback
+# per element; the <object> lines come from the raw bytes. Whatever it cannot vouch for (an error of
+# any kind, a DOCTYPE, another encoding, a count of "<object" that is not the count of objects)
+# goes through the line-tracking defusedxml parser above, which gives the errors their lines.
+_OBJECT_TAG = re.compile(rb"<object[ \t\r\n/>]")
+_DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding[ \t\r\n]*=[ \t\r\n]*["']([A-Za-z0-9._-]+)""")
+_ASCII_COMPATIBLE = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"})
+
+
+def _parse_fast(raw: bytes, path: str, one_based: bool) -> VocObjects | None:
+    """The file parsed by the C tree builder, or None where the checked path must decide."""
+    if b"<!DOCTYPE" in raw or b"\x00" in raw[:256] or raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return None
+    declared = _DECLARED_ENCODING.match(raw.removeprefix(b"\xef\xbb\xbf"))
+    if declared is not None and declared.group(1).decode("ascii").lower() not in _ASCII_COMPATIBLE:
+        return None
+    try:
+        parsed = _objects_fast(ET.fromstring(raw), one_based)
+    except ET.ParseError:
+        return None
+    if parsed is None:
+        return None
+    starts = [m.start() for m in _OBJECT_TAG.finditer(raw)]
+    if len(starts) != len(parsed.names):  # a "<object" in a comment or CDATA: let the checked path count
+        return None
+    line, done = 1, 0
+    for k, start in enumerate(starts):  # expat's lines: CR LF, CR and LF each end one
+        chunk = raw[done:start]
+        line += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")  # chunks start with "<"
+        parsed.lines[k] = line
+        done = start
+    return parsed
+
+
+def _objects_fast(root: ET.Element, one_based: bool) -> VocObjects | None:
+    """What :func:`_objects_of` returns for a valid file (lines not set), or None for any doubt.
+
+    The same rules, without the per-value bookkeeping that only an error message needs.
+    """
+    if root.tag != "annotation":
+        return None
+    fn = root.find("filename")
+    filename = (fn.text or "").strip() if fn is not None else ""
+    if not filename:
+        return None
+    size_el = root.find("size")
+    try:
+        width, height = (_optional(size_el, tag, None) for tag in ("width", "height"))
+        image_size = (int(height), int(width)) if width and height and int(width) >= 1 and int(height) >= 1 \
+            else None
+        shift = 1.0 if one_based else 0.0
+        boxes, names, flags, pose = [], [], [], []
+        for obj in root.iter("object"):
+            name = (obj.findtext("name") or "").strip()
+            bb = obj.find("bndbox")
+            if not name or bb is None:
+                return None
+            x0, y0, x1, y1 = (float(bb.findtext(t)) for t in ("xmin", "ymin", "xmax", "ymax"))  # type: ignore
+            if not (abs(x0) <= _FLOAT32_MAX and abs(y0) <= _FLOAT32_MAX and abs(x1) <= _FLOAT32_MAX
+                    and abs(y1) <= _FLOAT32_MAX and x1 >= x0 and y1 >= y0):
+                return None
+            boxes.append((x0 - shift, y0 - shift, x1, y1))
+            names.append(name)
+            for tag, default in (("difficult", 0), ("truncated", 0), ("occluded", -1)):
+                value = _optional(obj, tag, default)
+                if value != int(value) or not -_INT32 <= value < _INT32:
+                    return None
+                flags.append(int(value))
+            pose_el = obj.find("pose")
+            pose.append((pose_el.text or "").strip() if pose_el is not None and pose_el.text else "Unspecified")
+    except (TypeError, ValueError, OverflowError):
+        return None
+    n = len(boxes)
+    table = np.array(flags, np.int32).reshape(n, 3)
+    return VocObjects(
+        filename=filename, image_size=image_size, boxes=np.array(boxes, np.float32).reshape(n, 4), names=names,
+        lines=[None] * n,  # type: ignore[list-item]  # set by the caller
+        attributes={"difficult": table[:, 0].copy(), "truncated": table[:, 1].copy(), "occluded": table[:, 2].copy(),
+                    "pose": np.array(pose, dtype=str).reshape(n)})
+
+
+def _optional(element: ET.Element | None, tag: str, default: float | None) -> float | None:
+    """An optional number (``default`` when absent or blank); raises ValueError where :func:`_number` would."""
+    text = None if element is None else element.findtext(tag)
+    if text is None or not text.strip():
+        return default
+    value = float(text)
+    if not abs(value) <= _FLOAT32_MAX:
+        raise ValueError(tag)
+    return value
+
+
+def _objects_of(root: ET.Element, path: str, one_based: bool, lines: dict[int, int] | None) -> VocObjects:
+    """The objects of a parsed file; ``lines`` maps elements to lines (None: not known, all None)."""
+    lines = lines if lines is not None else {}
     if root.tag != "annotation":
         raise AnnotationError(f"expected an <annotation> root element, got <{root.tag}>", path, lines.get(id(root)))
     fn = root.find("filename")
@@ -249,6 +354,7 @@ def read_voc(
     on_error: str = "raise",
     allow_outside_root: bool = False,
     storage_options: Mapping[str, Any] | None = None,
+    threads: int | None = None,
 ) -> SampleList:
     """Read Pascal VOC XML annotations: one file, a folder of files, or a VOC root.
 
@@ -270,6 +376,9 @@ def read_voc(
         allow_outside_root: accept ``<filename>`` values that leave ``images_dir``.
         storage_options: options of the fsspec file system when paths are URLs (``s3://...``);
             default: the environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` ...).
+        threads: threads reading the files ahead of the parser (which runs in the calling thread);
+            default ``min(8, os.cpu_count())``; 0 or 1 reads in the calling thread. The result is
+            the same whatever the count.
 
     Returns:
         A :class:`SampleList`, one sample per XML file, with ``class_names`` and ``report``.
@@ -283,13 +392,16 @@ def read_voc(
         ...                       class_names=sl.VOC_CLASSES)
     """
     check_on_error(on_error)
+    threads = default_threads() if threads is None else threads
     path = os.fspath(path)
     xml_files, default_images, report_path = _xml_files(path, image_set, storage_options)
     report = ReadReport(path=report_path)
     parsed: list[tuple[str, VocObjects]] = []
-    for file in xml_files:
+    contents = read_ahead(lambda file: files.read_bytes(file, storage_options), xml_files, threads)
+    for file, data in zip(xml_files, contents):
         try:
-            data = files.read_bytes(file, storage_options)
+            if isinstance(data, BaseException):  # the read failed: raised here, in order, as a loop would
+                raise data
             parsed.append((file, parse_voc_xml(data, path=file, one_based=one_based)))
         except AnnotationError as exc:
             handle_error(exc, on_error, report)

@@ -23,6 +23,7 @@ Class names come from the dataset YAML (``names``: a list or ``{id: name}``), re
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -37,9 +38,10 @@ from ..storage.remote import attach_storage
 from .common import finish, image_size_of, is_image_file, is_number, list_images
 from .errorpolicy import check_on_error, handle_error
 from .paths import join_image_path, read_text
+from .readahead import default_threads, read_ahead
 from .registry import register_format
 
-__all__ = ["YoloLabels", "load_yolo_config", "parse_yolo_labels", "read_yolo", "yolo_label_path"]
+__all__ = ["YoloLabels", "detection_labels", "load_yolo_config", "parse_yolo_labels", "read_yolo", "yolo_label_path"]
 
 _TOLERANCE = 1e-6
 
@@ -91,6 +93,16 @@ def parse_yolo_labels(
         >>> parse_yolo_labels("0 0.5 0.5 0.5 1.0", (100, 200)).boxes.tolist()
         [[50.0, 0.0, 150.0, 100.0]]
     """
+    if keypoint_shape is None:
+        fast = detection_labels([text], [image_size], num_classes)[0]
+        if fast is not None:
+            return fast
+    return _parse_lines(text, image_size, path, keypoint_shape, num_classes)
+
+
+def _parse_lines(text: str, image_size: tuple[int, int], path: str, keypoint_shape: tuple[int, int] | None,
+                 num_classes: int | None) -> YoloLabels:
+    """:func:`parse_yolo_labels` line by line: every kind of line, and the error of the first bad one."""
     h, w = image_size
     scale = np.array([w, h], np.float64)
     boxes, labels, polygons, keypoints = [], [], [], []
@@ -158,6 +170,77 @@ def parse_yolo_labels(
         keypoints=np.array(keypoints, np.float32).reshape(count, *keypoint_shape[:1], 3)
         if keypoint_shape is not None else None,
     )
+
+
+def detection_labels(texts: Sequence[str], sizes: Sequence[tuple[int, int]],
+                     num_classes: int | None = None) -> list[YoloLabels | None]:
+    """Many label files of ``class cx cy w h`` lines parsed at once, with one array per column.
+
+    The fast path of :func:`parse_yolo_labels` and :func:`read_yolo`: the fields of all the files
+    are converted with ``float`` (as the line parser does) into one array, checked and converted
+    to pixels there, and each file's boxes are a slice of it. A file it cannot vouch for (a line
+    that is not 5 fields, a value the line parser would refuse) gives None: the line parser then
+    parses it and words the error. The boxes are computed with the same float64 operations, so a
+    file gives the same float32 boxes either way.
+
+    Args:
+        texts: the files' contents.
+        sizes: (H, W) of each file's image.
+        num_classes: refuse class ids >= this, if given.
+
+    Returns:
+        One :class:`YoloLabels` (or None) per text, in order.
+    """
+    rows = np.zeros(len(texts), np.int64)
+    fast = np.ones(len(texts), bool)
+    tokens: list[str] = []
+    for k, text in enumerate(texts):
+        fields = text.split()
+        if not fields:
+            continue
+        if len(fields) % 5 or not all(len(line.split()) in (0, 5) for line in text.splitlines()):
+            fast[k] = False
+            continue
+        rows[k] = len(fields) // 5
+        tokens += fields
+    try:
+        values = np.fromiter(map(float, tokens), np.float64, len(tokens))
+    except ValueError:  # a field that is not a number: find the files, convert the others
+        values = _floats_per_file(texts, rows, fast)
+    values = values.reshape(-1, 5)
+    cls, coords = values[:, 0], values[:, 1:]
+    frame = np.array(sizes, np.float64).reshape(-1, 2)  # (H, W) per file
+    heights, widths = np.repeat(frame[:, 0], rows), np.repeat(frame[:, 1], rows)
+    with np.errstate(invalid="ignore", over="ignore"):  # rows with NaN or huge values are refused below
+        ok = np.isfinite(values).all(axis=1) & (cls >= 0) & (cls == np.floor(cls)) & (cls < 1 << 31)
+        if num_classes is not None:
+            ok &= cls < num_classes
+        ok &= ((coords >= -_TOLERANCE) & (coords <= 1 + _TOLERANCE)).all(axis=1)
+        cx, cy = coords[:, 0] * widths, coords[:, 1] * heights  # the line parser's operations, in its order
+        hw, hh = coords[:, 2] * widths / 2, coords[:, 3] * heights / 2
+        boxes = np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1).astype(np.float32)
+        labels = cls.astype(np.int64)
+    fast[np.repeat(np.arange(len(texts)), rows)[~ok]] = False
+    ends = np.cumsum(rows).tolist()
+    out: list[YoloLabels | None] = []
+    for k, end in enumerate(ends):
+        start = end - int(rows[k])
+        out.append(YoloLabels(boxes[start:end], labels[start:end], None, None) if fast[k] else None)
+    return out
+
+
+def _floats_per_file(texts: Sequence[str], rows: np.ndarray, fast: np.ndarray) -> np.ndarray:
+    """The fields of each fast file as floats; a file with a field ``float`` refuses leaves the fast path."""
+    values = []
+    for k, text in enumerate(texts):
+        if not rows[k] or not fast[k]:
+            continue
+        try:
+            values.append(np.array([float(f) for f in text.split()], np.float64))
+        except ValueError:
+            fast[k] = False
+            values.append(np.zeros(rows[k] * 5, np.float64))  # a placeholder: the file leaves the fast path
+    return np.concatenate(values) if values else np.zeros(0, np.float64)
 
 
 def _check_normalised(positions: np.ndarray, fields: list[str], path: str, lineno: int) -> None:
@@ -310,6 +393,7 @@ def read_yolo(
     on_error: str = "raise",
     allow_outside_root: bool = False,
     storage_options: Mapping[str, Any] | None = None,
+    threads: int | None = None,
 ) -> SampleList:
     """Read a YOLO dataset: boxes, segment polygons or pose keypoints.
 
@@ -328,6 +412,9 @@ def read_yolo(
             folder (``../``, absolute paths, symbolic links leading outside).
         storage_options: options of the fsspec file system when paths are URLs (``s3://...``);
             default: the environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` ...).
+        threads: threads reading image headers and label files ahead of the parser (which runs
+            in the calling thread); default ``min(8, os.cpu_count())``; 0 or 1 reads in the
+            calling thread. The result is the same whatever the count.
 
     Returns:
         A :class:`SampleList`, one sample per image (``image_size`` set), with
@@ -345,6 +432,7 @@ def read_yolo(
         ('person', 'bicycle')
     """
     check_on_error(on_error)
+    threads = default_threads() if threads is None else threads
     path = os.fspath(path)
     meta: dict[str, Any] = {}
     if path.lower().endswith((".yaml", ".yml")) and files.is_file(path, storage_options):
@@ -361,30 +449,39 @@ def read_yolo(
     report = ReadReport(path=path)
     num_classes = len(class_names) if class_names is not None else None
 
-    parsed: list[tuple[str, tuple[int, int], YoloLabels]] = []
-    for image in images:
-        if not is_image_file(image):
-            continue
-        label_file = yolo_label_path(image)
-        try:
-            size = image_size_of(image, storage_options)
-        except ImageError as exc:
-            if on_error == "raise":
-                raise
-            handle_error(AnnotationError(f"cannot read the image size: {exc.reason}", image), on_error, report)
-            continue
-        try:
-            text = _label_text(label_file, storage_options)
-            labels = parse_yolo_labels(text, size, path=label_file, keypoint_shape=keypoint_shape,
-                                       num_classes=num_classes)
-        except AnnotationError as exc:
-            handle_error(exc, on_error, report)
-            continue
-        parsed.append((image, size, labels))
+    candidates = [image for image in images if is_image_file(image)]
+    label_files = [yolo_label_path(image) for image in candidates]
+    parsed: list[tuple[str, str, tuple[int, int], YoloLabels]] = []
+    with contextlib.closing(read_ahead(lambda k: _fetch(candidates[k], label_files[k], storage_options),
+                                       range(len(candidates)), threads)) as fetched:
+        for first in range(0, len(candidates), _BLOCK):
+            block = [next(fetched) for _ in range(min(_BLOCK, len(candidates) - first))]
+            # the detection files of the block parsed at once (nothing raised here); then, in order, what a
+            # loop over the images does: the image's error, else its labels (the line parser where needed)
+            fast = _fast_labels(block, num_classes) if keypoint_shape is None else [None] * len(block)
+            for k, got in enumerate(block):
+                image, label_file = candidates[first + k], label_files[first + k]
+                if isinstance(got, BaseException):  # the read itself failed (not an image error)
+                    raise got
+                size, text = got
+                if isinstance(size, ImageError):
+                    if on_error == "raise":
+                        raise size
+                    handle_error(AnnotationError(f"cannot read the image size: {size.reason}", image), on_error, report)
+                    continue
+                try:
+                    if isinstance(text, BaseException):
+                        raise text
+                    labels = fast[k] if fast[k] is not None else \
+                        _parse_lines(text, size, label_file, keypoint_shape, num_classes)
+                except AnnotationError as exc:
+                    handle_error(exc, on_error, report)
+                    continue
+                parsed.append((image, label_file, size, labels))
 
-    has_masks = any(lab.polygons is not None for _, _, lab in parsed)
+    has_masks = any(lab.polygons is not None for _, _, _, lab in parsed)
     samples = []
-    for image, size, lab in parsed:
+    for image, label_file, size, lab in parsed:
         masks = None
         if has_masks:
             polygons = lab.polygons or [None] * len(lab.boxes)
@@ -392,9 +489,10 @@ def read_yolo(
                 [("polygon", [p if p is not None else box_polygon(b)]) for p, b in zip(polygons, lab.boxes)], size)
         samples.append(Sample._trusted(image=image, boxes=lab.boxes, labels=lab.labels, image_size=size,
                                        attributes={}, keypoints=lab.keypoints, masks=masks,
-                                       meta={"label_file": yolo_label_path(image)}))
+                                       meta={"label_file": label_file}))
     if class_names is None:
-        top = max((int(s.labels.max()) for s in samples if s.num_boxes), default=-1)
+        every = np.concatenate([s.labels for s in samples]) if samples else np.zeros(0, np.int64)
+        top = int(every.max()) if len(every) else -1
         if top >= 1 << 16:  # the class list would be larger than any label file could justify
             where = next(s.meta["label_file"] for s in samples if s.num_boxes and int(s.labels.max()) == top)
             raise AnnotationError(f"class id {top} would make {top + 1} classes; without names (a dataset YAML or "
@@ -403,10 +501,47 @@ def read_yolo(
     return attach_storage(finish(samples, report, class_names, on_error, meta), storage_options)
 
 
+#: images whose label files are parsed together by detection_labels (bounds what is held at once)
+_BLOCK = 4096
+
+
+def _fetch(image: str, label_file: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, Any]:
+    """(image size or its ImageError, label text or its error): the I/O of one image, for a thread.
+
+    Any other error of the image size is raised (and yielded by ``read_ahead`` in its place).
+    """
+    try:
+        size = image_size_of(image, storage_options)
+    except ImageError as exc:
+        return exc, None
+    try:
+        return size, _label_text(label_file, storage_options)
+    except Exception as exc:
+        return size, exc
+
+
+def _fast_labels(block: list, num_classes: int | None) -> list[YoloLabels | None]:
+    """:func:`detection_labels` of the block's readable files; None for the others (and where it says None)."""
+    readable = [k for k, got in enumerate(block) if not isinstance(got, BaseException)
+                and not isinstance(got[0], BaseException) and not isinstance(got[1], BaseException)]
+    out: list[YoloLabels | None] = [None] * len(block)
+    parsed = detection_labels([block[k][1] for k in readable], [block[k][0] for k in readable], num_classes)
+    for k, labels in zip(readable, parsed):
+        out[k] = labels
+    return out
+
+
 def _label_text(label_file: str, storage_options: Mapping[str, Any] | None) -> str:
     """The label file's text; "" when there is none (an image without objects)."""
     if not files.is_url(label_file):
-        return read_text(label_file) if os.path.isfile(label_file) else ""
+        try:  # one open, not an existence check and an open
+            return read_text(label_file)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return ""
+        except PermissionError:  # a folder on Windows
+            if os.path.isdir(label_file):
+                return ""
+            raise
     try:  # one request, not an existence check and a read
         return read_text(label_file, storage_options)
     except (FileNotFoundError, IsADirectoryError):
