@@ -1,4 +1,4 @@
-"""Deprecated: the toy data now lives in :mod:`seqloaders.toy` (``sl.toy.<name>``).
+"""Compatibility module (deprecated): the toy data now lives in :mod:`seqloaders.toy` (``sl.toy.<name>``).
 
 This module only re-exports the names it used to define, so that ``from seqloaders.toyformats
 import write_toy_coco`` and ``sl.toyformats.TOY_CLASSES`` keep working. New code imports from
