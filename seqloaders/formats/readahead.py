@@ -8,8 +8,8 @@ on a 2-core machine the readers and the parser then spend their time handing the
 other: 8 threads read the 236,574 files of COCO in YOLO form in 5.6 s (7.3 s of CPU), one
 thread in 3.1 s. So :func:`read_ahead` starts in the calling thread and measures: while the
 calling thread is busy for more than half of the time the reads take, it carries on alone;
-once it waits for more than half of it (the calls block on the disk or the network), threads
-take over for the rest.
+once it waits for more than half of it (the calls block on the disk or the network) in two
+measurements in a row, threads take over for the rest.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def read_ahead(fn: Callable[[T], R], items: Sequence[T], threads: int) -> Iterat
     An exception raised by ``fn`` is yielded (not raised) in its item's place, so the caller
     decides, in order, what to do with it, as a serial loop would. The first items are computed
     in the calling thread, :data:`PROBE` at a time, timing its CPU against the clock; once it
-    waited for more than :data:`WAITING` of the time, the rest is computed by the threads, at
+    waited for more than :data:`WAITING` of the time twice in a row, the rest is computed by the threads, at
     most ``4 * threads`` chunks of :data:`CHUNK` items ahead of the consumer (memory stays
     bounded). Which path computes an item never changes what is yielded.
 
@@ -58,7 +58,7 @@ def read_ahead(fn: Callable[[T], R], items: Sequence[T], threads: int) -> Iterat
         >>> list(read_ahead(len, ["a", "bb"], threads=2))
         [1, 2]
     """
-    position = 0
+    position, waits = 0, 0
     while position < len(items):
         part = items[position:position + PROBE]
         clock, cpu = time.perf_counter(), time.thread_time()
@@ -66,7 +66,8 @@ def read_ahead(fn: Callable[[T], R], items: Sequence[T], threads: int) -> Iterat
         waited = 1 - (time.thread_time() - cpu) / max(time.perf_counter() - clock, 1e-9)
         position += len(part)
         yield from results
-        if threads > 1 and waited > WAITING:
+        waits = waits + 1 if waited > WAITING else 0
+        if threads > 1 and waits >= 2:  # two in a row: one could be this process losing the CPU for a while
             break
     if position < len(items):
         yield from _threaded(fn, items[position:], threads)
