@@ -8,7 +8,7 @@ source paths, reader options) holds two files:
 - ``<reader>-<key>.json``: the sources' identity (size, ``mtime_ns`` and the SHA-256 of the
   content; for a remote object its size and modification time or ETag) and the table file's
   name and CRC32C;
-- ``<reader>-<key>-<crc>.sltable``: the table (:mod:`seqloaders.tablefile`).
+- ``<reader>-<key>-<crc>.sltable``: the table (:mod:`seqloaders.table.arrayfile`).
 
 A lookup stats the sources: same size and ``mtime_ns`` is a hit; same size but another mtime
 rehashes the file, and the same content is still a hit (a touched or copied file); anything else

@@ -26,32 +26,47 @@ raise, because the class list cannot be read in part.
 
 from __future__ import annotations
 
-import json
-import math
+import contextlib
+import gc
 import os
-import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from ..errors import AnnotationError
-from ..masks import SegmentationMasks, box_polygon, rle_counts_from_string
-from ..records import ReadReport, Sample, SampleList
+from ..parsecache import cached
+from ..records import ReadReport
 from ..storage import files
 from ..storage.remote import attach_storage
-from .common import JsonLocator, finish
-from .errorpolicy import check_on_error, handle_error
-from .paths import join_image_path, read_text
+from ..table import SampleTable
+from ..table.columns import BOX, POLYGON, RLE, URLE, mask_columns, ragged_index
+from .cocoanns import BOOLEAN_LITERALS, AnnotationColumns, ImageIndex, is_int64
+from .cocojson import ChunksDoNotParse, load_coco_json
+from .common import JsonLocator
+from .errorpolicy import check_on_error, handle_error, warn_summary
+from .paths import join_image_path
 from .registry import register_format
 
 __all__ = ["parse_coco", "read_coco"]
 
-class _Where:
-    """Builds errors that name the file, the line and the record."""
+#: Keypoint arrays are dense (objects, K, 3): their size is bounded by this or 16x the file's size.
+_DENSE_KEYPOINT_BYTES = 64 << 20
+#: annotations handed to the converter at once when the document was parsed whole
+_LIST_CHUNK = 20_000
 
-    def __init__(self, path: str, locator: JsonLocator):
-        self.path, self.locator = path, locator
+
+class _Where:
+    """Builds errors that name the file, the line and the record (the text is decoded on the first error)."""
+
+    def __init__(self, path: str, raw: bytes | None):
+        self.path, self.raw, self._locator = path, raw, None
+
+    @property
+    def locator(self) -> JsonLocator:
+        if self._locator is None:
+            self._locator = JsonLocator(None if self.raw is None else self.raw.decode("utf-8-sig", "replace"))
+        return self._locator
 
     def error(self, section: str, index: int, record: Any, message: str) -> AnnotationError:
         ident = ""
@@ -59,39 +74,6 @@ class _Where:
             ident = f" (id {record['id']!r})"
         line = self.locator.line(section, index)
         return AnnotationError(f"{section}[{index}]{ident}: {message}", self.path, line)
-
-
-_INT64 = 1 << 63
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-#: Keypoint arrays are dense (objects, K, 3): their size is bounded by this or 16x the file's size.
-_DENSE_KEYPOINT_BYTES = 64 << 20
-
-
-def _is_int(value: Any) -> bool:
-    """An integer that fits the int64 arrays ids are stored in."""
-    return isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64
-
-
-def _is_number(value: Any) -> bool:
-    """A finite number that fits the float32 arrays boxes, areas and keypoints are stored in."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-        and abs(value) <= _FLOAT32_MAX
-
-
-def _json_limit_error(text: str, exc: Exception, path: str) -> AnnotationError:
-    """Word a JSON error that ``json`` reports without a position, finding the line ourselves."""
-    if isinstance(exc, RecursionError):
-        depth, pos = 0, 0
-        for pos, char in enumerate(text):  # noqa: B007 (pos is used after the loop)  the first place nested deeper than 1,000 (strings not skipped)
-            depth += (char in "[{") - (char in "]}")
-            if depth > 1000:
-                break
-        reason = "nested too deeply (more than 1,000 levels of lists or objects)"
-    else:
-        match = re.search(r"\d{4300,}", text)
-        pos = match.start() if match else 0
-        reason = f"a number with more than 4,300 digits ({str(exc).split(':')[0]})"
-    return AnnotationError(f"not valid JSON for a COCO file: {reason}", path, text.count("\n", 0, pos) + 1)
 
 
 def _parse_categories(categories: Any, where: _Where) -> tuple[list[int], list[str], list[list[str]], list]:
@@ -103,7 +85,7 @@ def _parse_categories(categories: Any, where: _Where) -> tuple[list[int], list[s
         if not isinstance(cat, Mapping):
             raise where.error("categories", i, cat, f"expected an object, got {type(cat).__name__}")
         cid, name = cat.get("id"), cat.get("name")
-        if not _is_int(cid):
+        if not is_int64(cid):
             raise where.error("categories", i, cat, f"'id' must be an integer (int64), got {cid!r}")
         if not isinstance(name, str) or not name:
             raise where.error("categories", i, cat, f"'name' must be a non-empty string, got {name!r}")
@@ -118,99 +100,92 @@ def _parse_categories(categories: Any, where: _Where) -> tuple[list[int], list[s
     return [c[0] for c in parsed], [c[1] for c in parsed], [c[2] for c in parsed], [c[3] for c in parsed]
 
 
-def _check_polygons(segm: list, image_size: tuple[int, int] | None) -> list[np.ndarray]:
-    if image_size is None:
-        raise ValueError("the image record has no 'height'/'width', which masks need")
-    parts = []
-    for k, part in enumerate(segm):
-        arr = np.array(part) if isinstance(part, list) else None
-        if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iuf" or not np.isfinite(arr).all():
-            raise ValueError(f"segmentation polygon {k} must be a list of finite numbers")
-        if len(arr) % 2 or len(arr) < 6:
-            raise ValueError(f"segmentation polygon {k} must hold x, y pairs of at least 3 points, "
-                             f"got {len(arr)} numbers")
-        parts.append(arr.astype(np.float64, copy=False))
-    return parts
+def _join_all(root: str, names: list[str], allow_outside_root: bool) -> list[str]:
+    """``join_image_path`` of every name, one ``scandir`` of ``root`` instead of one ``lstat`` per
+    image for the plain file names (no separator, no ``..``) that are not symbolic links.
+
+    Raises:
+        ValueError: as ``join_image_path``.
+    """
+    if allow_outside_root or not root or files.is_url(root):
+        return [join_image_path(root, name, allow_outside_root) for name in names]
+    links: set[str] = set()
+    if os.path.isdir(root):
+        with os.scandir(root) as entries:
+            links = {e.name for e in entries if e.is_symlink()}
+    unusual = ("/", "\\", os.sep, "..", "\x00")
+    return [join_image_path(root, name) if name in links or any(u in name for u in unusual)
+            else os.path.join(root, name) for name in names]
 
 
-def _check_rle(segm: Mapping, image_size: tuple[int, int] | None) -> tuple[str, dict]:
-    size, counts = segm.get("size"), segm.get("counts")
-    if not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) and v >= 0 for v in size)):
-        raise ValueError(f"RLE 'size' must be [height, width], got {size!r}")
-    h, w = size
-    if image_size is not None and (h, w) != tuple(image_size):
-        raise ValueError(f"RLE size {h}x{w} (HxW) differs from the image's {image_size[0]}x{image_size[1]}")
-    if isinstance(counts, str):
-        try:
-            total = sum(rle_counts_from_string(counts))
-        except ValueError as exc:
-            raise ValueError(f"compressed RLE 'counts' is invalid: {exc}") from None
-        kind, data = "rle", {"size": [h, w], "counts": counts.encode("ascii")}
-    elif isinstance(counts, list) and all(_is_int(c) and 0 <= c < 1 << 32 for c in counts):
-        total = sum(counts)
-        kind, data = "urle", {"size": [h, w], "counts": np.asarray(counts, np.uint32)}
+def _fast_images(records: list, root: str, allow_outside_root: bool) -> tuple[list, list, list, list] | None:
+    """The image records checked a field at a time; None when one needs the record-by-record checks."""
+    if not all(type(r) is dict for r in records):
+        return None
+    ids = [r.get("id") for r in records]
+    names = [r.get("file_name") for r in records]
+    hs, ws = [r.get("height") for r in records], [r.get("width") for r in records]
+    if not (all(type(v) is int for v in ids) and all(type(v) is str and v for v in names)):
+        return None
+    if len(set(ids)) != len(ids) or not all(-(1 << 63) <= v < 1 << 63 for v in (min(ids, default=0),
+                                                                                  max(ids, default=0))):
+        return None
+    if hs.count(None) == len(hs) and ws.count(None) == len(ws):
+        sizes: list = [None] * len(ids)
+    elif all(type(v) is int for v in hs) and all(type(v) is int for v in ws) \
+            and min(hs + ws, default=1) > 0 and max(hs + ws, default=1) < 1 << 63:
+        sizes = list(zip(hs, ws))
     else:
-        raise ValueError("RLE 'counts' must be a string (compressed) or a list of non-negative integers "
-                         "below 2**32")
-    if total != h * w:
-        raise ValueError(f"RLE runs cover {total} pixels but the mask has {h}x{w} = {h * w}")
-    return kind, data
+        return None
+    try:
+        images = _join_all(root, names, allow_outside_root)
+    except ValueError:
+        return None
+    return ids, images, sizes, names
 
 
-class _Annotation:
-    __slots__ = ("ann_id", "area", "box", "category_id", "iscrowd", "keypoints", "label", "segmentation")
-
-    def __init__(self, box, label, category_id, ann_id, iscrowd, area, segmentation, keypoints):
-        self.box, self.label, self.category_id, self.ann_id = box, label, category_id, ann_id
-        self.iscrowd, self.area, self.segmentation, self.keypoints = iscrowd, area, segmentation, keypoints
-
-
-def _parse_annotation(ann: Any, images: dict, label_of: dict[int, int]) -> tuple[Any, _Annotation]:
-    """Validate one annotation record; raises ValueError with a message (the caller adds where)."""
-    if not isinstance(ann, Mapping):
-        raise ValueError(f"expected an object, got {type(ann).__name__}")
-    image_id = ann.get("image_id")
-    if image_id not in images:
-        raise KeyError(f"'image_id' {image_id!r} is not the id of any record in 'images'")
-    image_size = images[image_id]
-    cid = ann.get("category_id")
-    if not _is_int(cid) or cid not in label_of:
-        known = ", ".join(map(str, sorted(label_of)[:20]))
-        raise ValueError(f"'category_id' {cid!r} is not in 'categories' (ids: {known})")
-    bbox = ann.get("bbox")
-    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
-        raise ValueError(f"'bbox' must be [x, y, width, height] (4 finite numbers of float32 range), got {bbox!r}")
-    x, y, bw, bh = bbox
-    if bw < 0 or bh < 0:
-        raise ValueError(f"'bbox' width and height must be >= 0, got {bbox!r}")
-    if abs(x + bw) > _FLOAT32_MAX or abs(y + bh) > _FLOAT32_MAX:
-        raise ValueError(f"'bbox' corner x + width, y + height is out of float32 range, got {bbox!r}")
-    iscrowd = ann.get("iscrowd", 0)
-    if iscrowd not in (0, 1) or isinstance(iscrowd, float):
-        raise ValueError(f"'iscrowd' must be 0 or 1, got {iscrowd!r}")
-    area = ann.get("area", bw * bh)
-    if not _is_number(area) or area < 0:
-        raise ValueError(f"'area' must be a non-negative number, got {area!r}")
-    segm = ann.get("segmentation")
-    segmentation = None
-    if isinstance(segm, list) and segm:
-        segmentation = ("polygon", _check_polygons(segm, image_size))
-    elif isinstance(segm, Mapping):
-        segmentation = _check_rle(segm, image_size)
-    elif segm not in (None, []):
-        raise ValueError(f"'segmentation' must be a list of polygons or an RLE object, got {type(segm).__name__}")
-    kps = ann.get("keypoints")
-    keypoints = None
-    if kps is not None:
-        if not (isinstance(kps, list) and len(kps) % 3 == 0 and all(_is_number(v) for v in kps)):
-            raise ValueError("'keypoints' must be a flat list of x, y, v triplets (finite numbers)")
-        keypoints = np.asarray(kps, np.float32).reshape(-1, 3)
-        if not np.isin(keypoints[:, 2], (0, 1, 2)).all():
-            raise ValueError("keypoint visibility must be 0 (not labelled), 1 (hidden) or 2 (visible)")
-    ann_id = ann.get("id", -1)
-    box = (float(x), float(y), float(x) + float(bw), float(y) + float(bh))
-    return image_id, _Annotation(box, label_of[cid], cid, ann_id if _is_int(ann_id) else -1, int(iscrowd),
-                                 float(area), segmentation, keypoints)
+def _parse_images(records: list, root: str, allow_outside_root: bool, where: _Where, on_error: str,
+                  report: ReadReport) -> tuple[list, list, list, list, set]:
+    """The valid image records: (ids, image paths, sizes, file names, ids of the invalid ones)."""
+    fast = _fast_images(records, root, allow_outside_root)
+    if fast is not None:
+        return (*fast, set())
+    ids: list[Any] = []
+    images: list[str] = []
+    sizes: list[tuple[int, int] | None] = []
+    names: list[str] = []
+    seen: set = set()
+    bad: set = set()
+    for i, img in enumerate(records):
+        try:
+            if not isinstance(img, Mapping):
+                raise ValueError(f"expected an object, got {type(img).__name__}")
+            image_id, file_name = img.get("id"), img.get("file_name")
+            if not (is_int64(image_id) or isinstance(image_id, str)):
+                raise ValueError(f"'id' must be an integer (int64) or a string, got {image_id!r}")
+            if image_id in seen or image_id in bad:
+                raise ValueError(f"duplicate image id {image_id!r}")
+            if not isinstance(file_name, str) or not file_name:
+                raise ValueError(f"'file_name' must be a non-empty string, got {file_name!r}")
+            h, w = img.get("height"), img.get("width")
+            size = None
+            if h is not None or w is not None:
+                if not (is_int64(h) and is_int64(w) and h > 0 and w > 0):
+                    raise ValueError(f"'height' and 'width' must be positive integers, got {h!r} and {w!r}")
+                size = (h, w)
+            image = join_image_path(root, file_name, allow_outside_root)
+        except ValueError as exc:
+            if isinstance(img, Mapping) and (is_int64(img.get("id")) or isinstance(img.get("id"), str)) \
+                    and img.get("id") not in seen:
+                bad.add(img.get("id"))
+            handle_error(where.error("images", i, img, str(exc)), on_error, report)
+            continue
+        seen.add(image_id)
+        ids.append(image_id)
+        images.append(image)
+        sizes.append(size)
+        names.append(file_name)
+    return ids, images, sizes, names, bad
 
 
 def parse_coco(
@@ -221,13 +196,13 @@ def parse_coco(
     on_error: str = "raise",
     drop_crowd: bool = False,
     allow_outside_root: bool = False,
-) -> SampleList:
+) -> SampleTable:
     """Parse COCO JSON (text, bytes or an already loaded dict) into samples (no file I/O).
 
     Source box format: XYWH pixels, converted to XYXY pixels.
 
     Args:
-        data: the JSON text, or the dict ``json.load`` returned.
+        data: the JSON text or bytes, or the dict ``json.load`` returned.
         images_dir: root that ``file_name`` is relative to.
         path: the file name used in error messages.
         on_error: "raise" (default), "warn" or "skip" an image with a malformed record.
@@ -236,9 +211,9 @@ def parse_coco(
         allow_outside_root: accept ``file_name`` values that leave ``images_dir``.
 
     Returns:
-        A :class:`SampleList` with ``class_names`` (ordered by COCO id), ``category_ids``
-        (``category_ids[label]`` is the COCO id), ``meta`` (``category_ids``,
-        ``keypoint_names``, ``skeleton``) and ``report``.
+        A :class:`~seqloaders.table.SampleTable` (a :class:`SampleList`) with ``class_names``
+        (ordered by COCO id), ``category_ids`` (``category_ids[label]`` is the COCO id), ``meta``
+        (``category_ids``, ``keypoint_names``, ``skeleton``) and ``report``.
 
     Raises:
         AnnotationError: invalid JSON or a malformed record (naming file, line and record).
@@ -252,137 +227,168 @@ def parse_coco(
         ([[1.0, 1.0, 3.0, 3.0]], [0], [3])
     """
     check_on_error(on_error)
+    with _no_cyclic_gc():
+        return _parse_any(data, os.fspath(images_dir), path, on_error, drop_crowd, allow_outside_root)
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused: parsing makes millions of acyclic objects (freed by
+    reference counting), and the collector's passes over them took half of orjson's time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_any(data: Any, images_dir: str, path: str, on_error: str, drop_crowd: bool,
+               allow_outside_root: bool) -> SampleTable:
+    options = {"images_dir": images_dir, "path": path, "on_error": on_error, "drop_crowd": drop_crowd,
+               "allow_outside_root": allow_outside_root}
+    if not isinstance(data, (str, bytes)):
+        return _parse(data, None, **options)
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    try:
+        return _parse(None, raw, **options)
+    except ChunksDoNotParse:  # an annotation holding a list of objects: parse the text whole
+        return _parse(None, raw, whole=True, **options)
+
+
+def _parse(data: Any, raw: bytes | None, *, images_dir: str, path: str, on_error: str, drop_crowd: bool,
+           allow_outside_root: bool, whole: bool = False) -> SampleTable:
     report = ReadReport(path=path)
-    text: str | None = None
-    if isinstance(data, (str, bytes)):
-        text = data if isinstance(data, str) else data.decode("utf-8-sig")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise AnnotationError(f"not valid JSON: {exc.msg} (column {exc.colno})", path, exc.lineno) from None
-        except (ValueError, RecursionError) as exc:  # an integer of > 4300 digits, or nesting too deep
-            raise _json_limit_error(text, exc, path) from None
-    where = _Where(path, JsonLocator(text))
+    chunks = None
+    if raw is not None:
+        data, chunks = load_coco_json(raw, path, whole=whole)
+    where = _Where(path, raw)
     if not isinstance(data, Mapping) or not isinstance(data.get("images"), list):
         raise AnnotationError("expected a JSON object with an 'images' list (COCO format)", path,
-                              1 if text is not None else None)
+                              1 if raw is not None else None)
     annotations = data.get("annotations", [])
     if not isinstance(annotations, list):
         raise AnnotationError(f"'annotations' must be a list, got {type(annotations).__name__}", path)
-
     category_ids, class_names, keypoint_names, skeletons = _parse_categories(data.get("categories", []), where)
     label_of = {cid: k for k, cid in enumerate(category_ids)}
+    ids, images, sizes, file_names, bad_images = _parse_images(data["images"], images_dir, allow_outside_root,
+                                                              where, on_error, report)
 
-    # images: id -> (H, W) or None, in file order
-    root = os.fspath(images_dir)
-    sizes: dict[Any, tuple[int, int] | None] = {}
-    records: list[tuple[Any, str, tuple[int, int] | None, str]] = []
-    bad_images: set = set()
-    for i, img in enumerate(data["images"]):
-        try:
-            if not isinstance(img, Mapping):
-                raise ValueError(f"expected an object, got {type(img).__name__}")
-            image_id, file_name = img.get("id"), img.get("file_name")
-            if not (_is_int(image_id) or isinstance(image_id, str)):
-                raise ValueError(f"'id' must be an integer (int64) or a string, got {image_id!r}")
-            if image_id in sizes or image_id in bad_images:
-                raise ValueError(f"duplicate image id {image_id!r}")
-            if not isinstance(file_name, str) or not file_name:
-                raise ValueError(f"'file_name' must be a non-empty string, got {file_name!r}")
-            h, w = img.get("height"), img.get("width")
-            size = None
-            if h is not None or w is not None:
-                if not (_is_int(h) and _is_int(w) and h > 0 and w > 0):
-                    raise ValueError(f"'height' and 'width' must be positive integers, got {h!r} and {w!r}")
-                size = (h, w)
-            image = join_image_path(root, file_name, allow_outside_root)
-        except ValueError as exc:
-            if isinstance(img, Mapping) and (_is_int(img.get("id")) or isinstance(img.get("id"), str)) \
-                    and img.get("id") not in sizes:
-                bad_images.add(img.get("id"))
-            handle_error(where.error("images", i, img, str(exc)), on_error, report)
-            continue
-        sizes[image_id] = size
-        records.append((image_id, image, size, file_name))
+    def report_error(index: int, ann: Any, message: str, skips_image: bool) -> None:
+        if not skips_image and (ann.get("image_id") if isinstance(ann, Mapping) else None) in bad_images:
+            return  # its image was skipped (and reported) already
+        handle_error(where.error("annotations", index, ann, message), on_error, report)
 
-    per_image: dict[Any, list[_Annotation]] = {}
-    has_masks = has_keypoints = False
+    columns = AnnotationColumns(ImageIndex(ids, sizes), label_of, report_error)
+    if chunks is None:  # parsed whole (or given a dict): the fast path only where no true/false/null can hide
+        plain = b"" if raw is not None and not any(lit in raw for lit in BOOLEAN_LITERALS) else None
+        chunks = ((annotations[k:k + _LIST_CHUNK], plain) for k in range(0, len(annotations), _LIST_CHUNK))
+    for anns, chunk_bytes in chunks:
+        columns.add(anns, chunk_bytes)
+    del data, annotations
+
     num_keypoints = max((len(n) for n in keypoint_names), default=0)
-    for i, ann in enumerate(annotations):
-        try:
-            image_id, parsed = _parse_annotation(ann, sizes, label_of)
-        except KeyError as exc:
-            image_id = ann.get("image_id") if isinstance(ann, Mapping) else None
-            if image_id in bad_images:  # its image was skipped (and reported) already
-                continue
-            handle_error(where.error("annotations", i, ann, exc.args[0]), on_error, report)
-            continue
-        except ValueError as exc:
-            image_id = ann.get("image_id") if isinstance(ann, Mapping) else None
-            if image_id in sizes:  # skip the whole image rather than leave an object unlabelled
-                bad_images.add(image_id)
-            handle_error(where.error("annotations", i, ann, str(exc)), on_error, report)
-            continue
-        per_image.setdefault(image_id, []).append(parsed)
-        has_masks = has_masks or parsed.segmentation is not None
-        if parsed.keypoints is not None:
-            has_keypoints = True
-            num_keypoints = max(num_keypoints, len(parsed.keypoints))
-    has_keypoints = has_keypoints or any(keypoint_names)
-    if has_keypoints and text is not None:  # names x objects must not allocate more than the file could hold
-        objects = sum(len(v) for v in per_image.values())
+    kp_count = columns.column("kp_count", np.int64)
+    if kp_count.size:
+        num_keypoints = max(num_keypoints, int(kp_count.max()))
+    has_keypoints = columns.any_keypoints or any(keypoint_names)
+    record = columns.column("record", np.int64)
+    if has_keypoints and raw is not None:  # names x objects must not allocate more than the file could hold
+        objects = int((record >= 0).sum())
         dense = objects * num_keypoints * 12
-        if dense > max(_DENSE_KEYPOINT_BYTES, 16 * len(text)):
+        if dense > max(_DENSE_KEYPOINT_BYTES, 16 * len(raw)):
             raise AnnotationError(
                 f"{objects} objects with {num_keypoints} keypoints each would need {dense / 2**20:.0f} MiB of keypoint "
-                f"arrays, far more than a file of {len(text) / 2**20:.1f} MiB holds; check the 'keypoints' names in "
+                f"arrays, far more than a file of {len(raw) / 2**20:.1f} MiB holds; check the 'keypoints' names in "
                 "'categories' and the length of the annotations' 'keypoints'", path, where.locator.line("categories"))
-
-    samples: list[Sample] = []
-    dropped_crowd = 0
-    for image_id, image, size, file_name in records:
-        if image_id in bad_images:
-            continue
-        anns = per_image.get(image_id, [])
-        if drop_crowd:
-            dropped_crowd += sum(a.iscrowd for a in anns)
-            anns = [a for a in anns if not a.iscrowd]
-        n = len(anns)
-        boxes = np.array([a.box for a in anns], np.float32).reshape(n, 4)
-        keypoints = None
-        if has_keypoints:
-            keypoints = np.zeros((n, num_keypoints, 3), np.float32)
-            for k, a in enumerate(anns):
-                if a.keypoints is not None:
-                    keypoints[k, :len(a.keypoints)] = a.keypoints
-        masks = None
-        if has_masks and size is not None:
-            masks = SegmentationMasks([a.segmentation or ("polygon", [box_polygon(a.box)]) for a in anns], size)
-        samples.append(Sample._trusted(
-            image=image,
-            boxes=boxes,
-            labels=np.array([a.label for a in anns], np.int64).reshape(n),
-            image_size=size,
-            attributes={
-                "iscrowd": np.array([a.iscrowd for a in anns], np.int32).reshape(n),
-                "area": np.array([a.area for a in anns], np.float32).reshape(n),
-                "category_id": np.array([a.category_id for a in anns], np.int64).reshape(n),
-                "annotation_id": np.array([a.ann_id for a in anns], np.int64).reshape(n),
-            },
-            keypoints=keypoints,
-            masks=masks,
-            meta={"image_id": image_id, "file_name": file_name},
-        ))
-    if dropped_crowd:
-        report.dropped_boxes["crowd"] = dropped_crowd
-    meta = {
+    table = _assemble(columns, record, kp_count, ids, images, sizes, file_names, num_keypoints, has_keypoints,
+                      drop_crowd, report, class_names)
+    report.num_samples, report.num_boxes = len(table), table.num_boxes
+    warn_summary(report, on_error)
+    table.meta = {
         "category_ids": tuple(category_ids),
         "keypoint_names": {name: tuple(kn) for name, kn in zip(class_names, keypoint_names) if kn},
         "skeleton": {name: [list(e) for e in sk] for name, sk in zip(class_names, skeletons) if sk},
     }
-    result = finish(samples, report, class_names, on_error, meta)
-    result.category_ids = tuple(category_ids)
-    return result
+    table.category_ids = tuple(category_ids)
+    return table
+
+
+def _assemble(columns: AnnotationColumns, record: np.ndarray, kp_count: np.ndarray, ids: list, images: list,
+              sizes: list, file_names: list, num_keypoints: int, has_keypoints: bool, drop_crowd: bool,
+              report: ReadReport, class_names: list[str]) -> SampleTable:
+    """The table of the valid images, each with its valid annotations in file order."""
+    keep_image = np.ones(len(ids), bool)
+    keep_image[sorted(columns.bad_records)] = False
+    valid = record >= 0
+    valid[valid] = keep_image[record[valid]]
+    crowd = columns.column("iscrowd", np.int8)
+    if drop_crowd:
+        dropped = int((crowd[valid] == 1).sum())
+        if dropped:
+            report.dropped_boxes["crowd"] = dropped
+        valid &= crowd == 0
+    chosen = np.flatnonzero(valid)
+    order = chosen[np.argsort(record[chosen], kind="stable")]
+    new_index = np.cumsum(keep_image) - 1
+    offsets = np.zeros(int(keep_image.sum()) + 1, np.int64)
+    np.cumsum(np.bincount(new_index[record[order]], minlength=len(offsets) - 1), out=offsets[1:])
+    box64 = columns.column("box", np.float64, (4,))[order]
+    kept = np.flatnonzero(keep_image).tolist()
+    size_array = columns.images.sizes[keep_image]
+    keypoints = None
+    if has_keypoints:
+        keypoints = np.zeros((len(order), num_keypoints, 3), np.float32)
+        kp_offsets = np.zeros(len(kp_count) + 1, np.int64)
+        np.cumsum(kp_count, out=kp_offsets[1:])
+        at, new = ragged_index(kp_offsets, order)
+        rows = np.repeat(np.arange(len(order)), np.diff(new))
+        cols = np.arange(len(at)) - np.repeat(new[:-1], np.diff(new))
+        keypoints[rows, cols] = columns.column("kp", np.float32, (3,))[at]
+    kind = columns.column("kind", np.uint8)
+    masks = None
+    if (kind[record >= 0] != 0).any():
+        masks = _mask_columns(columns, kind, order, box64, keep_image, size_array)
+    return SampleTable.from_columns(
+        [images[k] for k in kept], offsets, box64.astype(np.float32), columns.column("label", np.int64)[order],
+        image_sizes=size_array,
+        attributes={"iscrowd": crowd[order].astype(np.int32), "area": columns.column("area", np.float32)[order],
+                    "category_id": columns.column("category_id", np.int64)[order],
+                    "annotation_id": columns.column("annotation_id", np.int64)[order]},
+        keypoints=keypoints, masks=masks,
+        image_meta={"image_id": [ids[k] for k in kept], "file_name": [file_names[k] for k in kept]},
+        report=report, class_names=class_names)
+
+
+def _mask_columns(columns: AnnotationColumns, kind: np.ndarray, order: np.ndarray, box64: np.ndarray,
+                  keep_image: np.ndarray, size_array: np.ndarray) -> dict[str, np.ndarray]:
+    """Mask sources of the chosen boxes; objects without segmentation get their box's polygon."""
+    ranks = {k: np.cumsum(kind == k) - 1 for k in (POLYGON, RLE, URLE)}
+    chosen_kind = kind[order]
+    refs = np.zeros(len(order), np.int64)
+    for k, rank in ranks.items():
+        sel = chosen_kind == k
+        refs[sel] = rank[order[sel]]
+    no_segmentation = chosen_kind == 0
+    refs[no_segmentation] = np.arange(int(no_segmentation.sum()))
+    chosen_kind = np.where(no_segmentation, BOX, chosen_kind).astype(np.uint8)
+    parts_per = np.concatenate(columns.polygon_parts) if columns.polygon_parts else np.zeros(0, np.int64)
+    lengths = np.concatenate(columns.part_lengths) if columns.part_lengths else np.zeros(0, np.int64)
+    polygon_parts = np.concatenate([[0], np.cumsum(parts_per)])
+    part_offsets = np.concatenate([[0], np.cumsum(lengths)])
+    coords, scale = columns.flat_coords()
+    stores = {}
+    for name in ("rle", "urle"):
+        entries = [data for kind_name, data in columns.rles if kind_name == name]
+        values = [np.frombuffer(d["counts"], np.uint8) if name == "rle" else d["counts"] for d in entries]
+        offsets = np.concatenate([[0], np.cumsum([len(v) for v in values], dtype=np.int64)])
+        stores[name] = (offsets, np.concatenate(values) if values else np.zeros(0, np.uint8 if name == "rle"
+                                                                                 else np.uint32),
+                        np.array([d["size"] for d in entries], np.int64).reshape(-1, 2))
+    return mask_columns(chosen_kind, refs, polygon_parts=polygon_parts, part_offsets=part_offsets, coords=coords,
+                        coords_scale=scale, rle=stores["rle"], urle=stores["urle"], boxes=box64[no_segmentation],
+                        present=size_array[:, 0] > 0)
 
 
 @register_format("coco")
@@ -394,7 +400,8 @@ def read_coco(
     drop_crowd: bool = False,
     allow_outside_root: bool = False,
     storage_options: Mapping[str, Any] | None = None,
-) -> SampleList:
+    cache: bool = True,
+) -> SampleTable:
     """Read a COCO JSON annotation file (boxes, crowd flags, masks, keypoints).
 
     Source box format: XYWH pixels (``bbox``), converted to XYXY pixels.
@@ -408,10 +415,17 @@ def read_coco(
         allow_outside_root: accept ``file_name`` values that leave ``images_dir``.
         storage_options: options of the fsspec file system when paths are URLs (``s3://...``);
             default: the environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` ...).
+        cache: keep the parsed samples in the parse cache (:mod:`seqloaders.parsecache`, under
+            ``$SEQLOADERS_CACHE`` or ``~/.cache/seqloaders``, never beside the dataset) and read
+            them from it while the file and these options are unchanged: the second read of
+            COCO train2017 is a memory map (well under a second) instead of a parse. Remote
+            files are cached when the store reports their size and version. False parses every
+            time and keeps nothing.
 
     Returns:
-        A :class:`SampleList`: one sample per image record, labels ``0..C-1``, with
-        ``class_names``, ``category_ids`` and ``report``. See :func:`parse_coco`.
+        A :class:`~seqloaders.table.SampleTable` (a :class:`SampleList`): one sample per image
+        record, labels ``0..C-1``, with ``class_names``, ``category_ids`` and ``report``. See
+        :func:`parse_coco`.
 
     Raises:
         FileNotFoundError: the annotation file does not exist.
@@ -423,9 +437,25 @@ def read_coco(
         ('person', 1)
     """
     annotation_file = os.fspath(annotation_file)
-    text = read_text(annotation_file, storage_options)
+    check_on_error(on_error)
     if images_dir is None:
         images_dir = files.dirname(annotation_file)
-    samples = parse_coco(text, images_dir, path=annotation_file, on_error=on_error, drop_crowd=drop_crowd,
-                         allow_outside_root=allow_outside_root)
+    images_dir = os.fspath(images_dir)
+
+    def build() -> SampleTable:
+        raw = files.read_bytes(annotation_file, storage_options)
+        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            raise AnnotationError("the file is UTF-16 text (it starts with a UTF-16 byte-order mark); save it as "
+                                  "UTF-8", annotation_file, 1)
+        return parse_coco(raw, images_dir, path=annotation_file, on_error=on_error, drop_crowd=drop_crowd,
+                          allow_outside_root=allow_outside_root)
+
+    if cache:
+        root = images_dir if files.is_url(images_dir) else os.path.abspath(images_dir)
+        options = {"images_dir": images_dir, "images_root": root, "drop_crowd": drop_crowd,
+                   "allow_outside_root": allow_outside_root}
+        samples = cached("coco", [annotation_file], options,
+                         build, storage_options=storage_options, on_error=on_error)
+    else:
+        samples = build()
     return attach_storage(samples, storage_options)

@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from .masks import SegmentationMasks
-from .records import Sample
+from ..masks import SegmentationMasks
+from ..records import Sample
 
 __all__ = [
+    "BOX",
     "KIND_NAMES",
     "MISSING",
     "POLYGON",
@@ -33,8 +34,9 @@ __all__ = [
 ]
 
 #: mask source kinds of ``mask.kind`` (one per box)
-POLYGON, RLE, URLE = 1, 2, 3
-KIND_NAMES = {POLYGON: "polygon", RLE: "rle", URLE: "urle"}
+#: (BOX: the polygon of a float64 XYXY box, pycocotools' mask of an object without segmentation)
+POLYGON, RLE, URLE, BOX = 1, 2, 3, 4
+KIND_NAMES = {POLYGON: "polygon", RLE: "rle", URLE: "urle", BOX: "box"}
 _INT_TYPES = (np.int8, np.int16, np.int32, np.int64)
 
 
@@ -196,26 +198,32 @@ def mask_columns(kinds: np.ndarray, refs: np.ndarray, *, polygon_parts: np.ndarr
                  part_offsets: np.ndarray | None = None, coords: np.ndarray | None = None,
                  rle: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                  urle: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 boxes: np.ndarray | None = None, coords_scale: int = 0,
                  present: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The mask columns of :meth:`SampleTable.from_columns`: one lazy COCO-style segmentation per box.
 
     Args:
-        kinds: (N,) ``POLYGON``, ``RLE`` or ``URLE`` per box.
+        kinds: (N,) ``POLYGON``, ``RLE``, ``URLE`` or ``BOX`` per box.
         refs: (N,) index of the box's source among the sources of its kind.
         polygon_parts: (P + 1,) offsets: polygon ``r`` is parts ``[r]:[r + 1]``.
         part_offsets: (Q + 1,) offsets: part ``q`` is ``coords[[q]:[q + 1]]``.
         coords: flat x, y pixel coordinates, float64 (stored as int32 hundredths when that is
-            exact).
+            exact), or int32 multiples of ``1 / coords_scale`` when ``coords_scale`` is given.
         rle: (offsets (R + 1,), counts bytes as uint8, sizes (R, 2)) of compressed RLEs.
         urle: (offsets (U + 1,), run lengths uint32, sizes (U, 2)) of uncompressed RLEs.
+        boxes: (B, 4) float64 XYXY boxes whose polygon is the mask (kind ``BOX``).
         present: (M,) bool, the images whose samples get masks (default: those with a size).
     """
     cols: dict[str, Any] = {"mask.kind": np.asarray(kinds, np.uint8), "mask.ref": compact_ints(np.asarray(refs))}
     empty_offsets = np.zeros(1, np.int64)
     cols["poly.parts"] = compact_ints(np.asarray(polygon_parts if polygon_parts is not None else empty_offsets))
     cols["poly.offsets"] = compact_ints(np.asarray(part_offsets if part_offsets is not None else empty_offsets))
-    coords = np.zeros(0, np.float64) if coords is None else np.asarray(coords, np.float64)
-    cols["poly.coords"], cols["poly.scale"] = compact_coords(coords)
+    if coords_scale:
+        cols["poly.coords"], cols["poly.scale"] = np.asarray(coords, np.int32), int(coords_scale)
+    else:
+        coords = np.zeros(0, np.float64) if coords is None else np.asarray(coords, np.float64)
+        cols["poly.coords"], cols["poly.scale"] = compact_coords(coords)
+    cols["boxpoly.values"] = np.zeros((0, 4), np.float64) if boxes is None else np.asarray(boxes, np.float64)
     for name, value, dtype in (("rle", rle, np.uint8), ("urle", urle, np.uint32)):
         offsets, values, sizes = value if value is not None else (empty_offsets, np.zeros(0, dtype),
                                                                    np.zeros((0, 2), np.int64))

@@ -24,9 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from .masks import SegmentationMasks
-from .records import ReadReport, Sample, SampleList
-from .tablecolumns import (
+from ..masks import SegmentationMasks, box_polygon
+from ..records import ReadReport, Sample, SampleList
+from .arrayfile import load_arrays, save_arrays
+from .columns import (
+    BOX,
     KIND_NAMES,
     MISSING,
     POLYGON,
@@ -40,7 +42,6 @@ from .tablecolumns import (
     tag,
     untag,
 )
-from .tablefile import load_arrays, save_arrays
 
 __all__ = ["SampleTable"]
 
@@ -51,7 +52,7 @@ _PER_BOX = ("boxes", "labels", "keypoints", "mask.kind", "mask.ref")
 def _group(name: str) -> str:
     """How :meth:`SampleTable.take` gathers an array: per image, per box, ragged per image, or
     shared (mask sources, found through ``mask.ref``); ``offsets`` of ragged arrays are rebuilt."""
-    if name.startswith(("poly.", "rle.", "urle.")):
+    if name.startswith(("poly.", "rle.", "urle.", "boxpoly.")):
         return "shared"
     if name in _PER_BOX or name.startswith("attr."):
         return "box"
@@ -216,7 +217,7 @@ class SampleTable(SampleList):
         """Map a table file :meth:`save` wrote (checksum verified); it pickles as its path.
 
         Raises:
-            seqloaders.tablefile.CorruptFileError: a truncated or damaged file, or not the data
+            seqloaders.table.CorruptFileError: a truncated or damaged file, or not the data
                 ``expect_crc`` names.
         """
         arrays, payload, crc = load_arrays(path, expect_crc)
@@ -372,6 +373,8 @@ class SampleTable(SampleList):
                     xy = coords[part_off[q]:part_off[q + 1]]
                     polys.append(xy.astype(np.float64) / self._poly_scale if self._poly_scale else np.array(xy))
                 entries.append(("polygon", polys))
+            elif kind == BOX:
+                entries.append(("polygon", [box_polygon(a["boxpoly.values"][ref])]))
             else:
                 name = KIND_NAMES[kind]
                 off = a[f"{name}.offsets"]
