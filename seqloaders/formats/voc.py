@@ -30,8 +30,10 @@ from ..errors import AnnotationError
 from ..records import ReadReport, Sample, SampleList
 from ..storage import files
 from ..storage.remote import attach_storage
+from ..table import SampleTable
 from .common import finish, natural_key
 from .errorpolicy import check_on_error, handle_error
+from .foldercache import cached_listing
 from .paths import join_image_path
 from .readahead import default_threads, read_ahead
 from .registry import register_format
@@ -355,6 +357,7 @@ def read_voc(
     allow_outside_root: bool = False,
     storage_options: Mapping[str, Any] | None = None,
     threads: int | None = None,
+    cache: bool = True,
 ) -> SampleList:
     """Read Pascal VOC XML annotations: one file, a folder of files, or a VOC root.
 
@@ -379,9 +382,14 @@ def read_voc(
         threads: threads reading the files ahead of the parser (which runs in the calling thread);
             default ``min(8, os.cpu_count())``; 0 or 1 reads in the calling thread. The result is
             the same whatever the count.
+        cache: keep the samples in the parse cache (:mod:`seqloaders.formats.foldercache`: in
+            ``$SEQLOADERS_CACHE`` or ``~/.cache/seqloaders``, never beside the dataset) and read
+            them from it while every XML file (and the image set list) keeps its size and mtime
+            and the options are unchanged; local folders only. False parses every time.
 
     Returns:
-        A :class:`SampleList`, one sample per XML file, with ``class_names`` and ``report``.
+        A :class:`SampleList`, one sample per XML file, with ``class_names`` and ``report``
+        (with ``cache``, a :class:`~seqloaders.table.SampleTable` holding the same samples).
 
     Raises:
         FileNotFoundError: ``path``, an XML file listed in the image set or the list is missing.
@@ -394,7 +402,28 @@ def read_voc(
     check_on_error(on_error)
     threads = default_threads() if threads is None else threads
     path = os.fspath(path)
+    images_dir = os.fspath(images_dir) if images_dir is not None else None
     xml_files, default_images, report_path = _xml_files(path, image_set, storage_options)
+
+    def build() -> SampleList:
+        return _read_files(xml_files, default_images, report_path, images_dir, class_names, one_based, drop_difficult,
+                           on_error, allow_outside_root, storage_options, threads)
+
+    if not cache or files.is_url(path):
+        return attach_storage(build(), storage_options)
+    images_root = images_dir if images_dir is not None else default_images
+    depends = [*xml_files, *([report_path] if image_set is not None else []), *([images_root] if images_root else [])]
+    options = {"path": path, "root": os.path.abspath(path), "images_dir": images_dir, "image_set": image_set,
+               "class_names": None if class_names is None else list(class_names), "one_based": one_based,
+               "drop_difficult": drop_difficult, "allow_outside_root": allow_outside_root}
+    table = cached_listing("voc", depends, options, lambda: SampleTable.from_samples(build()), on_error=on_error)
+    return attach_storage(table, storage_options)
+
+
+def _read_files(xml_files: list[str], default_images: str | None, report_path: str, images_dir: str | None,
+                class_names: Sequence[str] | None, one_based: bool, drop_difficult: bool, on_error: str,
+                allow_outside_root: bool, storage_options: Mapping[str, Any] | None, threads: int) -> SampleList:
+    """:func:`read_voc` on the listed files, without the cache."""
     report = ReadReport(path=report_path)
     parsed: list[tuple[str, VocObjects]] = []
     contents = read_ahead(lambda file: files.read_bytes(file, storage_options), xml_files, threads)
@@ -414,7 +443,7 @@ def read_voc(
     samples: list[Sample] = []
     dropped = 0
     for file, objs in parsed:
-        root = os.fspath(images_dir) if images_dir is not None else (default_images or files.dirname(file))
+        root = images_dir if images_dir is not None else (default_images or files.dirname(file))
         try:
             unknown = [(n, line) for n, line in zip(objs.names, objs.lines) if n not in label_of]
             if unknown:
@@ -439,5 +468,5 @@ def read_voc(
         samples.append(sample)
     if dropped:
         report.dropped_boxes["difficult"] = dropped
-    return attach_storage(finish(samples, report, names, on_error), storage_options)
+    return finish(samples, report, names, on_error)
 

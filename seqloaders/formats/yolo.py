@@ -35,11 +35,14 @@ from ..masks import SegmentationMasks, box_polygon
 from ..records import ReadReport, Sample, SampleList
 from ..storage import files
 from ..storage.remote import attach_storage
-from .common import finish, image_size_of, is_image_file, is_number, list_images
+from ..table import SampleTable
+from .common import finish, image_size_of, is_image_file, is_number
 from .errorpolicy import check_on_error, handle_error
-from .paths import join_image_path, read_text
+from .foldercache import cached_listing
+from .paths import read_text
 from .readahead import default_threads, read_ahead
 from .registry import register_format
+from .yolo_config import images_of, load_yolo_config, split_images, split_locations
 
 __all__ = ["YoloLabels", "detection_labels", "load_yolo_config", "parse_yolo_labels", "read_yolo", "yolo_label_path"]
 
@@ -272,117 +275,6 @@ def yolo_label_path(image_path: str) -> str:
     return os.path.splitext(sep.join(parts))[0] + ".txt"
 
 
-def load_yolo_config(path: str | os.PathLike, storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Load an Ultralytics dataset YAML (``data.yaml``) safely and resolve its paths.
-
-    ``path`` (the dataset root) is resolved relative to the YAML file's folder; ``train``,
-    ``val`` and ``test`` relative to the root.
-
-    Returns:
-        The YAML mapping with ``path`` made absolute, ``names`` as a tuple of strings, and
-        ``kpt_shape`` as a (K, D) tuple when present.
-
-    Raises:
-        AnnotationError: invalid YAML or malformed ``names``/``kpt_shape``, naming file and line.
-
-    Example:
-        >>> load_yolo_config("coco8/data.yaml")["names"][:2]            # doctest: +SKIP
-        ('person', 'bicycle')
-    """
-    import yaml
-
-    path = os.fspath(path)
-    text = read_text(path, storage_options)
-    try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise AnnotationError(f"not valid YAML: {reason}", path, mark.line + 1 if mark else None) from None
-    except RecursionError:  # PyYAML composes nested collections recursively
-        raise AnnotationError("not valid YAML for a dataset file: nested too deeply", path, None) from None
-    except ValueError as exc:  # an integer of more than 4,300 digits
-        raise AnnotationError(f"not valid YAML for a dataset file: {str(exc).split(':')[0]}", path, None) from None
-    if not isinstance(config, Mapping):
-        raise AnnotationError("expected a YAML mapping with 'train', 'val' and 'names'", path, 1)
-    config = dict(config)
-    folder = files.dirname(files.abspath(path))
-    root = config.get("path") or folder
-    for key in ("path", "train", "val", "test"):
-        value = config.get(key)
-        if value is not None and not (_is_scalar(value) or (isinstance(value, list) and all(map(_is_scalar, value)))):
-            raise AnnotationError(f"{key!r} must be a path or a list of paths, got a {type(value).__name__} of "
-                                  "other values", path, _yaml_key_line(text, key))
-    config["path"] = files.normpath(str(root) if files.is_url(str(root)) else files.join(folder, str(root)))
-    names = config.get("names")
-    if isinstance(names, Mapping):
-        keys = sorted(names, key=repr) if not all(type(k) is int for k in names) else sorted(names)
-        if keys != list(range(len(keys))):
-            raise AnnotationError(f"'names' must map ids 0..{len(keys) - 1} to names, got ids {keys[:10]}", path,
-                                  _yaml_key_line(text, "names"))
-        names = [names[k] for k in keys]
-    if names is not None:
-        if not isinstance(names, list) or not all(map(_is_scalar, names)):
-            raise AnnotationError("'names' must be a list or a mapping of id to name (plain strings)", path,
-                                  _yaml_key_line(text, "names"))
-        config["names"] = tuple(str(n) for n in names)
-    if config.get("kpt_shape") is not None:
-        kpt = config["kpt_shape"]
-        if not (isinstance(kpt, list) and len(kpt) == 2 and all(isinstance(v, int) for v in kpt)
-                and kpt[0] > 0 and kpt[1] in (2, 3)):
-            raise AnnotationError(f"'kpt_shape' must be [K, 2] or [K, 3], got {kpt!r}", path,
-                                  _yaml_key_line(text, "kpt_shape"))
-        config["kpt_shape"] = (kpt[0], kpt[1])
-    flip = config.get("flip_idx")
-    if flip is not None and not (isinstance(flip, list) and all(type(v) is int and v >= 0 for v in flip)):
-        raise AnnotationError(f"'flip_idx' must be a list of keypoint indices, got {str(flip)[:80]!r}", path,
-                              _yaml_key_line(text, "flip_idx"))
-    return config
-
-
-def _is_scalar(value: Any) -> bool:
-    """True for YAML scalars (nested lists and mappings, e.g. from alias bombs, are refused)."""
-    return value is None or isinstance(value, (str, int, float, bool))
-
-
-def _yaml_key_line(text: str, key: str) -> int | None:
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if line.startswith(f"{key}:"):
-            return lineno
-    return None
-
-
-def _split_images(config: Mapping[str, Any], split: str, yaml_path: str, allow_outside_root: bool = False,
-                  storage_options: Mapping[str, Any] | None = None) -> list[str]:
-    entry = config.get(split)
-    if not entry:
-        have = [k for k in ("train", "val", "test") if config.get(k)]
-        raise AnnotationError(f"no {split!r} entry; this dataset has: {', '.join(have) or 'none'} (pass split=...)",
-                              yaml_path)
-    images: list[str] = []
-    for item in entry if isinstance(entry, list) else [entry]:
-        location = str(item) if files.is_url(str(item)) else files.join(config["path"], str(item))
-        images += _images_of(location, allow_outside_root, storage_options)
-    return images
-
-
-def _images_of(location: str, allow_outside_root: bool = False,
-               storage_options: Mapping[str, Any] | None = None) -> list[str]:
-    if files.is_dir(location, storage_options):
-        return list_images(location, storage_options=storage_options)
-    if location.lower().endswith(".txt") and files.is_file(location, storage_options):
-        folder = files.dirname(location)
-        images = []
-        for lineno, line in enumerate(read_text(location, storage_options).splitlines(), 1):
-            if line.strip():
-                try:  # entries are relative to the list's folder and may not leave it
-                    images.append(files.normpath(join_image_path(folder, line.strip(), allow_outside_root)))
-                except ValueError as exc:
-                    raise AnnotationError(str(exc), location, lineno) from None
-        return images
-    raise FileNotFoundError(f"no such image folder or list file: {location!r}")
-
-
 @register_format("yolo")
 def read_yolo(
     path: str | os.PathLike,
@@ -394,6 +286,7 @@ def read_yolo(
     allow_outside_root: bool = False,
     storage_options: Mapping[str, Any] | None = None,
     threads: int | None = None,
+    cache: bool = True,
 ) -> SampleList:
     """Read a YOLO dataset: boxes, segment polygons or pose keypoints.
 
@@ -415,10 +308,16 @@ def read_yolo(
         threads: threads reading image headers and label files ahead of the parser (which runs
             in the calling thread); default ``min(8, os.cpu_count())``; 0 or 1 reads in the
             calling thread. The result is the same whatever the count.
+        cache: keep the samples in the parse cache (:mod:`seqloaders.formats.foldercache`: in
+            ``$SEQLOADERS_CACHE`` or ``~/.cache/seqloaders``, never beside the dataset) and read
+            them from it while the YAML, the image lists, every image and every label file keep
+            their size and mtime and the options are unchanged; local datasets only. False
+            parses every time.
 
     Returns:
         A :class:`SampleList`, one sample per image (``image_size`` set), with
-        ``class_names`` and ``report``. Pose datasets also carry ``meta["flip_idx"]`` when the
+        ``class_names`` and ``report`` (with ``cache``, a :class:`~seqloaders.table.SampleTable`
+        holding the same samples). Pose datasets also carry ``meta["flip_idx"]`` when the
         YAML has it.
 
     Raises:
@@ -434,23 +333,44 @@ def read_yolo(
     check_on_error(on_error)
     threads = default_threads() if threads is None else threads
     path = os.fspath(path)
+    given_names, given_shape = class_names, keypoint_shape
     meta: dict[str, Any] = {}
     if path.lower().endswith((".yaml", ".yml")) and files.is_file(path, storage_options):
         config = load_yolo_config(path, storage_options)
-        images = _split_images(config, split, path, allow_outside_root, storage_options)
+        images = split_images(config, split, path, allow_outside_root, storage_options)
         if class_names is None and config.get("names") is not None:
             class_names = config["names"]
         if keypoint_shape is None and config.get("kpt_shape") is not None:
             keypoint_shape = config["kpt_shape"]
         if config.get("flip_idx") is not None:
             meta["flip_idx"] = tuple(config["flip_idx"])
+        locations = [path, *split_locations(config, split)]
     else:
-        images = _images_of(path, allow_outside_root, storage_options)
-    report = ReadReport(path=path)
-    num_classes = len(class_names) if class_names is not None else None
-
+        images = images_of(path, allow_outside_root, storage_options)
+        locations = [path]
     candidates = [image for image in images if is_image_file(image)]
     label_files = [yolo_label_path(image) for image in candidates]
+
+    def build() -> SampleList:
+        return _read_images(path, candidates, label_files, class_names, keypoint_shape, on_error, meta,
+                            storage_options, threads)
+
+    if not cache or any(map(files.is_url, locations)) or any(map(files.is_url, candidates)):
+        return attach_storage(build(), storage_options)
+    options = {"path": path, "root": os.path.abspath(path), "split": split, "keypoint_shape": given_shape,
+               "class_names": None if given_names is None else list(given_names),
+               "allow_outside_root": allow_outside_root}
+    table = cached_listing("yolo", [*locations, *candidates, *label_files], options,
+                           lambda: SampleTable.from_samples(build()), on_error=on_error)
+    return attach_storage(table, storage_options)
+
+
+def _read_images(path: str, candidates: list[str], label_files: list[str], class_names: Sequence[str] | None,
+                 keypoint_shape: tuple[int, int] | None, on_error: str, meta: dict[str, Any],
+                 storage_options: Mapping[str, Any] | None, threads: int) -> SampleList:
+    """:func:`read_yolo` on the listed images, without the cache."""
+    report = ReadReport(path=path)
+    num_classes = len(class_names) if class_names is not None else None
     parsed: list[tuple[str, str, tuple[int, int], YoloLabels]] = []
     with contextlib.closing(read_ahead(lambda k: _fetch(candidates[k], label_files[k], storage_options),
                                        range(len(candidates)), threads)) as fetched:
@@ -498,7 +418,7 @@ def read_yolo(
             raise AnnotationError(f"class id {top} would make {top + 1} classes; without names (a dataset YAML or "
                                   "class_names=[...]) class ids must be below 65536", where)
         class_names = tuple(str(k) for k in range(top + 1))
-    return attach_storage(finish(samples, report, class_names, on_error, meta), storage_options)
+    return finish(samples, report, class_names, on_error, meta)
 
 
 #: images whose label files are parsed together by detection_labels (bounds what is held at once)

@@ -61,7 +61,7 @@ def read_four_ways(reader, monkeypatch, path, fast_off, **options):
                     force_threads(m)
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    samples = reader(path, threads=4 if forced else 0, **options)
+                    samples = reader(path, threads=4 if forced else 0, cache=False, **options)
                 results.append((samples, [str(w.message) for w in caught]))
     return results
 
@@ -127,7 +127,7 @@ def test_voc_warn_and_raise_agree(voc_folder, monkeypatch):
             if off:
                 _voc_fast_off(m)
             with pytest.raises(sl.AnnotationError) as info:
-                sl.read_voc(voc_folder, threads=threads)
+                sl.read_voc(voc_folder, threads=threads, cache=False)
             errors.append((str(info.value), info.value.path, info.value.line))
     assert errors[0][0].startswith(os.path.join(str(voc_folder), "Annotations", "00011.xml"))
     assert errors.count(errors[0]) == 3
@@ -213,7 +213,7 @@ def test_yolo_raise_gives_the_first_error_whichever_path(yolo_folder, monkeypatc
             if off:
                 _yolo_fast_off(m)
             with pytest.raises(sl.AnnotationError) as info:
-                sl.read_yolo(yolo_folder, threads=threads)
+                sl.read_yolo(yolo_folder, threads=threads, cache=False)
             errors.append((str(info.value), info.value.path, info.value.line))
     assert "00017.txt" in errors[0][0] and errors.count(errors[0]) == 3
 
