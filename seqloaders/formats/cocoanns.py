@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..masks import rle_counts_from_string
-from ..table.columns import compact_coords
+from ..table.columns import compact_coords, compact_ints
 
 __all__ = [
     "BOOLEAN_LITERALS",
@@ -204,8 +204,8 @@ class AnnotationColumns:
         self.any_keypoints = False  # an annotation had a 'keypoints' list (even an empty one)
 
     def _append(self, n: int, **cols: np.ndarray) -> None:
-        for key, value in cols.items():
-            self.cols[key].append(value)
+        for key, value in cols.items():  # integers narrowed per chunk: 10 M boxes must fit in memory
+            self.cols[key].append(compact_ints(value) if value.dtype.kind in "iu" else value)
         self.count += n
 
     def add(self, anns: list, data: bytes | None) -> None:

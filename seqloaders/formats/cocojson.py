@@ -15,7 +15,9 @@ parsed at once instead, by ``json`` for the error message when the text is not v
 
 from __future__ import annotations
 
+import contextlib
 import json
+import mmap
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -62,7 +64,7 @@ def _split(raw: bytes) -> tuple[int, int, list[tuple[int, int]]]:
         if opened:
             break
     start = opened.end()
-    open_pos = raw.rindex(b"[", at, start)
+    open_pos = raw.rfind(b"[", at, start)
     chunks: list[tuple[int, int]] = []
     if raw[start:start + 1] == b"]":
         return open_pos, start, chunks
@@ -80,12 +82,13 @@ def _split(raw: bytes) -> tuple[int, int, list[tuple[int, int]]]:
         start = boundary.end() - 1
 
 
-def load_coco_json(raw: bytes, path: str, *, whole: bool = False
+def load_coco_json(raw: bytes | mmap.mmap, path: str, *, whole: bool = False
                    ) -> tuple[dict[str, Any] | Any, Iterator[tuple[list, bytes]] | None]:
     """Parse COCO JSON bytes: (the document without its annotations, the annotation chunks).
 
     Args:
-        raw: the file's bytes (a UTF-8 BOM is skipped).
+        raw: the file's bytes, or a read-only ``mmap`` of it (a UTF-8 BOM is skipped); the pages of
+            a mapped file are released as its chunks are parsed.
         path: the file name for error messages.
         whole: parse the whole text at once (after :class:`ChunksDoNotParse`).
 
@@ -98,8 +101,8 @@ def load_coco_json(raw: bytes, path: str, *, whole: bool = False
     Raises:
         AnnotationError: the text is not valid JSON (file and line named).
     """
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
+    if raw[:3] == b"\xef\xbb\xbf":
+        raw = raw[3:]  # (a copy, also of a mapped file: rare enough)
     if whole:
         return _load_whole(raw, path), None
     try:
@@ -117,16 +120,27 @@ def load_coco_json(raw: bytes, path: str, *, whole: bool = False
                 parsed = _loads(data)
             except ValueError:
                 raise ChunksDoNotParse(f"{path}: bytes {lo}-{hi}") from None
+            _release(raw, lo, hi)
             yield parsed, data
 
     return doc, chunks()
 
 
-def _load_whole(raw: bytes, path: str) -> Any:
+def _release(raw: bytes | mmap.mmap, lo: int, hi: int) -> None:
+    """Drop the pages of a mapped file's parsed bytes from this process (they are read again from
+    the page cache if an error message needs the text)."""
+    if isinstance(raw, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        start = lo - lo % mmap.PAGESIZE
+        with contextlib.suppress(OSError, ValueError):
+            raw.madvise(mmap.MADV_DONTNEED, start, hi - start)
+
+
+def _load_whole(raw: bytes | mmap.mmap, path: str) -> Any:
     try:
-        return _loads(raw)
+        return _loads(raw[:])  # (a copy of a mapped file: this path is for files the chunks do not fit)
     except ValueError:
         pass  # orjson refuses NaN, Infinity, lone surrogates, ...: json decides and words the error
+    raw = raw[:]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
