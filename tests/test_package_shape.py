@@ -153,3 +153,25 @@ def test_the_checks_see_a_cycle_and_a_private_import(tmp_path):
     node = ast.parse("from ..records import _x").body[0]
     assert _resolve("seqloaders.formats.coco", node, False) == "seqloaders.records"
     assert _resolve("seqloaders.formats", ast.parse("from .coco import y").body[0], True) == "seqloaders.formats.coco"
+
+
+def test_the_readme_pieces_table_names_every_module():
+    """Each module and subpackage of seqloaders is in the README's "pieces" table (the compatibility
+    re-export modules excepted), and each name in the table exists."""
+    import re
+
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The pieces"):]
+    section = section[: section.index("\n### ")]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = {name.rstrip("/") for row in rows for name in re.findall(r"`([a-z_]+(?:\.py|/))`", row.split("|")[1])}
+    children = set()
+    for path in PACKAGE.iterdir():
+        if path.name.startswith("_") or path.name == "__pycache__":
+            continue
+        package = path.is_dir() and (path / "__init__.py").exists()
+        compat = path.suffix == ".py" and path.read_text(encoding="utf-8").startswith('"""Compatibility module')
+        if package or (path.suffix == ".py" and not compat):
+            children.add(path.name)
+    assert children - named == set(), "modules missing from the README's pieces table"
+    assert named - children == set(), "the README's pieces table names modules that do not exist"
