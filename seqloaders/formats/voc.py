@@ -176,10 +176,8 @@ def _parse_fast(raw: bytes, path: str, one_based: bool) -> VocObjects | None:
     if declared is not None and declared.group(1).decode("ascii").lower() not in _ASCII_COMPATIBLE:
         return None
     try:
-        parsed = _objects_fast(ET.fromstring(raw), one_based)
-    except ET.ParseError:
-        return None
-    if parsed is None:
+        parsed = _objects_of(ET.fromstring(raw), path, one_based, None)
+    except (ET.ParseError, AnnotationError):
         return None
     starts = [m.start() for m in _OBJECT_TAG.finditer(raw)]
     if len(starts) != len(parsed.names):  # a "<object" in a comment or CDATA: let the checked path count
@@ -191,64 +189,6 @@ def _parse_fast(raw: bytes, path: str, one_based: bool) -> VocObjects | None:
         parsed.lines[k] = line
         done = start
     return parsed
-
-
-def _objects_fast(root: ET.Element, one_based: bool) -> VocObjects | None:
-    """What :func:`_objects_of` returns for a valid file (lines not set), or None for any doubt.
-
-    The same rules, without the per-value bookkeeping that only an error message needs.
-    """
-    if root.tag != "annotation":
-        return None
-    fn = root.find("filename")
-    filename = (fn.text or "").strip() if fn is not None else ""
-    if not filename:
-        return None
-    size_el = root.find("size")
-    try:
-        width, height = (_optional(size_el, tag, None) for tag in ("width", "height"))
-        image_size = (int(height), int(width)) if width and height and int(width) >= 1 and int(height) >= 1 \
-            else None
-        shift = 1.0 if one_based else 0.0
-        boxes, names, flags, pose = [], [], [], []
-        for obj in root.iter("object"):
-            name = (obj.findtext("name") or "").strip()
-            bb = obj.find("bndbox")
-            if not name or bb is None:
-                return None
-            x0, y0, x1, y1 = (float(bb.findtext(t)) for t in ("xmin", "ymin", "xmax", "ymax"))  # type: ignore
-            if not (abs(x0) <= _FLOAT32_MAX and abs(y0) <= _FLOAT32_MAX and abs(x1) <= _FLOAT32_MAX
-                    and abs(y1) <= _FLOAT32_MAX and x1 >= x0 and y1 >= y0):
-                return None
-            boxes.append((x0 - shift, y0 - shift, x1, y1))
-            names.append(name)
-            for tag, default in (("difficult", 0), ("truncated", 0), ("occluded", -1)):
-                value = _optional(obj, tag, default)
-                if value != int(value) or not -_INT32 <= value < _INT32:
-                    return None
-                flags.append(int(value))
-            pose_el = obj.find("pose")
-            pose.append((pose_el.text or "").strip() if pose_el is not None and pose_el.text else "Unspecified")
-    except (TypeError, ValueError, OverflowError):
-        return None
-    n = len(boxes)
-    table = np.array(flags, np.int32).reshape(n, 3)
-    return VocObjects(
-        filename=filename, image_size=image_size, boxes=np.array(boxes, np.float32).reshape(n, 4), names=names,
-        lines=[None] * n,  # type: ignore[list-item]  # set by the caller
-        attributes={"difficult": table[:, 0].copy(), "truncated": table[:, 1].copy(), "occluded": table[:, 2].copy(),
-                    "pose": np.array(pose, dtype=str).reshape(n)})
-
-
-def _optional(element: ET.Element | None, tag: str, default: float | None) -> float | None:
-    """An optional number (``default`` when absent or blank); raises ValueError where :func:`_number` would."""
-    text = None if element is None else element.findtext(tag)
-    if text is None or not text.strip():
-        return default
-    value = float(text)
-    if not abs(value) <= _FLOAT32_MAX:
-        raise ValueError(tag)
-    return value
 
 
 def _objects_of(root: ET.Element, path: str, one_based: bool, lines: dict[int, int] | None) -> VocObjects:

@@ -36,7 +36,7 @@ from ..records import ReadReport, Sample, SampleList
 from ..storage import files
 from ..storage.remote import attach_storage
 from ..table import SampleTable
-from .common import finish, image_size_of, is_image_file, is_number
+from .common import finish, image_size_of, is_number
 from .errorpolicy import check_on_error, handle_error
 from .foldercache import cached_listing
 from .paths import read_text
@@ -267,12 +267,13 @@ def yolo_label_path(image_path: str) -> str:
     """
     url = files.is_url(image_path)
     sep = "/" if url else os.sep
-    parts = (files.normpath(image_path) if url else os.path.normpath(image_path)).split(sep)
-    for k in range(len(parts) - 2, -1, -1):
-        if parts[k] == "images":
-            parts[k] = "labels"
-            break
-    return os.path.splitext(sep.join(parts))[0] + ".txt"
+    path = files.normpath(image_path) if url else os.path.normpath(image_path)
+    last = path.rfind(f"{sep}images{sep}")  # the last "images" folder that is not the file's name
+    if last >= 0:
+        path = f"{path[:last + 1]}labels{path[last + 7:]}"
+    elif path.startswith(f"images{sep}"):
+        path = f"labels{path[6:]}"
+    return os.path.splitext(path)[0] + ".txt"
 
 
 @register_format("yolo")
@@ -348,7 +349,7 @@ def read_yolo(
     else:
         images = images_of(path, allow_outside_root, storage_options)
         locations = [path]
-    candidates = [image for image in images if is_image_file(image)]
+    candidates = images  # images_of lists image files only
     label_files = [yolo_label_path(image) for image in candidates]
 
     def build() -> SampleList:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import AnnotationError
 from ..storage import files
-from .common import list_images
+from .common import is_image_file, list_images
 from .paths import join_image_path, read_text
 
 __all__ = ["images_of", "load_yolo_config", "split_images", "split_locations"]
@@ -119,7 +119,8 @@ def split_locations(config: Mapping[str, Any], split: str) -> list[str]:
 
 
 def images_of(location: str, allow_outside_root: bool = False,
-               storage_options: Mapping[str, Any] | None = None) -> list[str]:
+              storage_options: Mapping[str, Any] | None = None) -> list[str]:
+    """The image files of a folder (sorted) or of a ``.txt`` list (in its order)."""
     if files.is_dir(location, storage_options):
         return list_images(location, storage_options=storage_options)
     if location.lower().endswith(".txt") and files.is_file(location, storage_options):
@@ -131,5 +132,5 @@ def images_of(location: str, allow_outside_root: bool = False,
                     images.append(files.normpath(join_image_path(folder, line.strip(), allow_outside_root)))
                 except ValueError as exc:
                     raise AnnotationError(str(exc), location, lineno) from None
-        return images
+        return [image for image in images if is_image_file(image)]  # other entries are left out
     raise FileNotFoundError(f"no such image folder or list file: {location!r}")
