@@ -57,6 +57,7 @@ test-backends: $(BACKENDS:%=.venv-%/.installed)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_throughput.py
 	$(PY) benchmarks/bench_parse.py --results benchmarks/PARSE.md
+	$(PY) benchmarks/bench_parse_folders.py
 	$(PY) benchmarks/bench_yolo.py
 
 # docs/*.png from the commands README.md shows, each run in a temporary folder (tests/test_readme.py
