@@ -269,14 +269,6 @@ class SampleList(list):
         return f"SampleList({len(self)} samples, {boxes} boxes, class_names={list(self.class_names)})"
 
 
-def _trusted_sample(**fields) -> Sample:
-    """Compatibility spelling of :meth:`Sample.unchecked` (keyword arguments)."""
-    return Sample.unchecked(**fields)
-
-
-Sample._trusted = staticmethod(_trusted_sample)  # type: ignore[attr-defined]  # old readers' spelling
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class LoadedSample:
     """One loaded image's targets, in pixels of the loaded image: what augmenters and encoders get.

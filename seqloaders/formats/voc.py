@@ -398,7 +398,7 @@ def _read_files(xml_files: list[str], default_images: str | None, report_path: s
             handle_error(exc, on_error, report)
             continue
         labels = np.array([label_of[n] for n in objs.names], np.int64)
-        sample = Sample._trusted(image=image, boxes=objs.boxes, labels=labels, image_size=objs.image_size,
+        sample = Sample.unchecked(image=image, boxes=objs.boxes, labels=labels, image_size=objs.image_size,
                                  attributes=objs.attributes, meta={"annotation_file": file})
         if drop_difficult:
             hard = sample.attributes["difficult"] == 1

@@ -408,7 +408,7 @@ def _read_images(path: str, candidates: list[str], label_files: list[str], class
             polygons = lab.polygons or [None] * len(lab.boxes)
             masks = SegmentationMasks(
                 [("polygon", [p if p is not None else box_polygon(b)]) for p, b in zip(polygons, lab.boxes)], size)
-        samples.append(Sample._trusted(image=image, boxes=lab.boxes, labels=lab.labels, image_size=size,
+        samples.append(Sample.unchecked(image=image, boxes=lab.boxes, labels=lab.labels, image_size=size,
                                        attributes={}, keypoints=lab.keypoints, masks=masks,
                                        meta={"label_file": label_file}))
     if class_names is None:

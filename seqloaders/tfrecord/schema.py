@@ -399,7 +399,7 @@ def features_to_sample(
             meta["class_name"] = texts[0]
         else:
             meta["image_texts"] = texts
-    return Sample._trusted(image=key, boxes=boxes, labels=labels, image_size=(h, w), attributes=attributes,
+    return Sample.unchecked(image=key, boxes=boxes, labels=labels, image_size=(h, w), attributes=attributes,
                            keypoints=keypoints, masks=masks, meta=meta)
 
 
