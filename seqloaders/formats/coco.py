@@ -276,6 +276,7 @@ def _parse(data: Any, raw: bytes | mmap.mmap | None, *, images_dir: str, path: s
     label_of = {cid: k for k, cid in enumerate(category_ids)}
     ids, images, sizes, file_names, bad_images = _parse_images(data["images"], images_dir, allow_outside_root,
                                                               where, on_error, report)
+    del data  # the image records (a few hundred MB for Objects365's 600,000 images) are in the lists now
 
     def report_error(index: int, ann: Any, message: str, skips_image: bool) -> None:
         if not skips_image and (ann.get("image_id") if isinstance(ann, Mapping) else None) in bad_images:
@@ -288,14 +289,15 @@ def _parse(data: Any, raw: bytes | mmap.mmap | None, *, images_dir: str, path: s
         chunks = ((annotations[k:k + _LIST_CHUNK], plain) for k in range(0, len(annotations), _LIST_CHUNK))
     for anns, chunk_bytes in chunks:
         columns.add(anns, chunk_bytes)
-    del data, annotations
+    columns.images.forget_ids()
+    del annotations
 
     num_keypoints = max((len(n) for n in keypoint_names), default=0)
-    kp_count = columns.column("kp_count", np.int64)
+    kp_count = columns.column("kp_count")
     if kp_count.size:
         num_keypoints = max(num_keypoints, int(kp_count.max()))
     has_keypoints = columns.any_keypoints or any(keypoint_names)
-    record = columns.column("record", np.int64)
+    record = columns.column("record")
     if has_keypoints and raw is not None:  # names x objects must not allocate more than the file could hold
         objects = int((record >= 0).sum())
         dense = objects * num_keypoints * 12
@@ -325,20 +327,35 @@ def _assemble(columns: AnnotationColumns, record: np.ndarray, kp_count: np.ndarr
     keep_image[sorted(columns.bad_records)] = False
     valid = record >= 0
     valid[valid] = keep_image[record[valid]]
-    crowd = columns.column("iscrowd", np.int8)
+    crowd = columns.pop("iscrowd")
     if drop_crowd:
         dropped = int((crowd[valid] == 1).sum())
         if dropped:
             report.dropped_boxes["crowd"] = dropped
         valid &= crowd == 0
-    chosen = np.flatnonzero(valid)
-    order = chosen[np.argsort(record[chosen], kind="stable")]
+    order = np.flatnonzero(valid)
+    del valid
+    chosen_records = record[order]
+    if (np.diff(chosen_records) < 0).any():  # annotations not grouped by image: sort them, stably
+        permutation = np.argsort(chosen_records, kind="stable")
+        order, chosen_records = order[permutation], chosen_records[permutation]
+        del permutation
     new_index = np.cumsum(keep_image) - 1
     offsets = np.zeros(int(keep_image.sum()) + 1, np.int64)
-    np.cumsum(np.bincount(new_index[record[order]], minlength=len(offsets) - 1), out=offsets[1:])
-    box64 = columns.column("box", np.float64, (4,))[order]
+    np.cumsum(np.bincount(new_index[chosen_records], minlength=len(offsets) - 1), out=offsets[1:])
+    del chosen_records, new_index
     kept = np.flatnonzero(keep_image).tolist()
     size_array = columns.images.sizes[keep_image]
+    kind = columns.column("kind")
+    masks = None
+    if (kind[record >= 0] != 0).any():
+        masks = _mask_columns(columns, kind, order, columns.column("box", np.float64, (4,)), keep_image, size_array)
+    del kind, record
+    all_boxes = columns.pop("box", np.float64, (4,))
+    boxes = np.empty((len(order), 4), np.float32)
+    for lo in range(0, len(order), 1 << 20):  # gathered in blocks: no (N, 4) float64 copy
+        boxes[lo:lo + (1 << 20)] = all_boxes[order[lo:lo + (1 << 20)]]
+    del all_boxes
     keypoints = None
     if has_keypoints:
         keypoints = np.zeros((len(order), num_keypoints, 3), np.float32)
@@ -347,23 +364,21 @@ def _assemble(columns: AnnotationColumns, record: np.ndarray, kp_count: np.ndarr
         at, new = ragged_index(kp_offsets, order)
         rows = np.repeat(np.arange(len(order)), np.diff(new))
         cols = np.arange(len(at)) - np.repeat(new[:-1], np.diff(new))
-        keypoints[rows, cols] = columns.column("kp", np.float32, (3,))[at]
-    kind = columns.column("kind", np.uint8)
-    masks = None
-    if (kind[record >= 0] != 0).any():
-        masks = _mask_columns(columns, kind, order, box64, keep_image, size_array)
+        keypoints[rows, cols] = columns.pop("kp", np.float32, (3,))[at]
+    attributes = {"iscrowd": crowd[order]}
+    del crowd
+    attributes["area"] = columns.pop("area", np.float32)[order]
+    for name in ("category_id", "annotation_id"):
+        attributes[name] = columns.pop(name)[order]
     return SampleTable.from_columns(
-        [images[k] for k in kept], offsets, box64.astype(np.float32), columns.column("label", np.int64)[order],
-        image_sizes=size_array,
-        attributes={"iscrowd": crowd[order].astype(np.int32), "area": columns.column("area", np.float32)[order],
-                    "category_id": columns.column("category_id", np.int64)[order],
-                    "annotation_id": columns.column("annotation_id", np.int64)[order]},
+        [images[k] for k in kept], offsets, boxes, columns.pop("label")[order], image_sizes=size_array,
+        attributes=attributes, dtypes={"iscrowd": np.int32, "category_id": np.int64, "annotation_id": np.int64},
         keypoints=keypoints, masks=masks,
         image_meta={"image_id": [ids[k] for k in kept], "file_name": [file_names[k] for k in kept]},
         report=report, class_names=class_names)
 
 
-def _mask_columns(columns: AnnotationColumns, kind: np.ndarray, order: np.ndarray, box64: np.ndarray,
+def _mask_columns(columns: AnnotationColumns, kind: np.ndarray, order: np.ndarray, all_boxes: np.ndarray,
                   keep_image: np.ndarray, size_array: np.ndarray) -> dict[str, np.ndarray]:
     """Mask sources of the chosen boxes; objects without segmentation get their box's polygon."""
     ranks = {k: np.cumsum(kind == k) - 1 for k in (POLYGON, RLE, URLE)}
@@ -389,8 +404,8 @@ def _mask_columns(columns: AnnotationColumns, kind: np.ndarray, order: np.ndarra
                                                                                  else np.uint32),
                         np.array([d["size"] for d in entries], np.int64).reshape(-1, 2))
     return mask_columns(chosen_kind, refs, polygon_parts=polygon_parts, part_offsets=part_offsets, coords=coords,
-                        coords_scale=scale, rle=stores["rle"], urle=stores["urle"], boxes=box64[no_segmentation],
-                        present=size_array[:, 0] > 0)
+                        coords_scale=scale, rle=stores["rle"], urle=stores["urle"],
+                        boxes=all_boxes[order[no_segmentation]], present=size_array[:, 0] > 0)
 
 
 @contextlib.contextmanager

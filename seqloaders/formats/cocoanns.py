@@ -150,6 +150,11 @@ class ImageIndex:
             self.sorted_pos = np.argsort(arr, kind="stable")
             self.sorted_ids = arr[self.sorted_pos]
 
+    def forget_ids(self) -> None:
+        """Drop the id dicts once every annotation is read (only ``sizes`` is used afterwards)."""
+        self.position, self.size_of = {}, {}
+        self.sorted_ids = self.sorted_pos = None
+
     def lookup(self, image_ids: list[Any]) -> np.ndarray | None:
         """Record index of each id, or None when one is unknown or not a plain integer."""
         if self.sorted_ids is None:
@@ -400,6 +405,25 @@ class AnnotationColumns:
             return np.zeros(0, np.float64), 0
         return np.concatenate([c / scale if scale else c for c, scale in self.coords]), 0
 
-    def column(self, name: str, dtype: Any, shape_tail: tuple[int, ...] = ()) -> np.ndarray:
+    def pop(self, name: str, dtype: Any = None, shape_tail: tuple[int, ...] = ()) -> np.ndarray:
+        """:meth:`column`, then forget it (the arrays of 10 M boxes are freed as they are used)."""
+        out = self.column(name, dtype, shape_tail)
+        self.cols[name] = []
+        return out
+
+    def column(self, name: str, dtype: Any = None, shape_tail: tuple[int, ...] = ()) -> np.ndarray:
+        """All chunks of a column as one array, in ``dtype`` (default: the narrowest that holds every
+        chunk). The chunks are freed as they are copied, and the array becomes the only chunk."""
         parts = self.cols[name]
-        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros((0, *shape_tail), dtype)
+        if not parts:
+            return np.zeros((0, *shape_tail), dtype or np.int64)
+        if len(parts) > 1:
+            total = sum(len(p) for p in parts)
+            out = np.empty((total, *parts[0].shape[1:]), np.result_type(*parts))
+            pos = 0
+            while parts:
+                part = parts.pop(0)
+                out[pos:pos + len(part)] = part
+                pos += len(part)
+            parts.append(out)
+        return parts[0] if dtype is None else parts[0].astype(dtype, copy=False)

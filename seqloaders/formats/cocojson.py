@@ -55,9 +55,9 @@ class ChunksDoNotParse(Exception):
 
 def _split(raw: bytes) -> tuple[int, int, list[tuple[int, int]]]:
     """(position of the annotations' ``[``, of its ``]``, byte ranges of the chunks)."""
-    at = len(raw)
-    while True:  # the last "annotations" key followed by a list (JSON keeps the last duplicate)
-        at = raw.rfind(_KEY, 0, at)
+    at = -1
+    while True:  # the first "annotations" key followed by a list: a later (duplicate) top-level one, which
+        at = raw.find(_KEY, at + 1)  # JSON would keep, or a nested one shows as a non-empty skeleton value
         if at < 0:
             raise _NoSplit
         opened = _OPEN.match(raw, at + len(_KEY))
@@ -73,6 +73,7 @@ def _split(raw: bytes) -> tuple[int, int, list[tuple[int, int]]]:
         boundary = _BOUNDARY.search(raw, target)
         stop = boundary.start() + 1 if boundary else len(raw)
         end = _END.search(raw, start, stop + 1)
+        _release(raw, start, stop)  # the search touched every page of the chunk
         if end is not None:  # the list ends in this chunk
             chunks.append((start, end.start() + 1))
             return open_pos, end.end() - 1, chunks
@@ -108,6 +109,7 @@ def load_coco_json(raw: bytes | mmap.mmap, path: str, *, whole: bool = False
     try:
         open_pos, close_pos, ranges = _split(raw)
         doc = _loads(raw[:open_pos + 1] + raw[close_pos:])
+        _release(raw, 0, open_pos)
         if not isinstance(doc, dict) or doc.get("annotations") != []:
             raise _NoSplit
     except (_NoSplit, ValueError):

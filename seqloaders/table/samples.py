@@ -18,6 +18,7 @@ pages instead of receiving a copy; other tables pickle their arrays.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -106,7 +107,8 @@ class SampleTable(SampleList):
                      image_sizes: np.ndarray | None = None, attributes: Mapping[str, np.ndarray] | None = None,
                      keypoints: np.ndarray | None = None, masks: Mapping[str, np.ndarray] | None = None,
                      image_meta: Mapping[str, Sequence[Any]] | None = None, report: ReadReport | None = None,
-                     class_names: Sequence[str] = (), meta: Mapping[str, Any] | None = None) -> SampleTable:
+                     class_names: Sequence[str] = (), meta: Mapping[str, Any] | None = None,
+                     dtypes: Mapping[str, Any] | None = None) -> SampleTable:
         """A table from a reader's columns (M images, N boxes).
 
         Args:
@@ -122,6 +124,8 @@ class SampleTable(SampleList):
             image_meta: per-image ``meta`` values, one sequence of M per key (ints, floats, strs
                 or JSON-able values; ``MISSING`` where an image lacks the key).
             report, class_names, meta: as a :class:`SampleList` carries them.
+            dtypes: the dtype a sample gets for ``"labels"`` or an attribute, when the array given
+                is narrower (default: the array's own; labels are always int64).
         """
         m = len(images)
         arrays: dict[str, np.ndarray] = {}
@@ -136,14 +140,15 @@ class SampleTable(SampleList):
         arrays["labels"] = compact_ints(labels)
         sizes = np.zeros((m, 2), np.int32) if image_sizes is None else np.asarray(image_sizes, np.int32).reshape(m, 2)
         arrays["image_sizes"] = sizes
-        layout: dict[str, Any] = {"version": LAYOUT_VERSION, "labels": str(labels.dtype), "attributes": {},
+        dtypes = dict(dtypes or {})
+        layout: dict[str, Any] = {"version": LAYOUT_VERSION, "labels": "int64", "attributes": {},
                                   "meta": {}, "keypoints": keypoints is not None, "masks": masks is not None}
         for name, value in (attributes or {}).items():
             value = np.asarray(value)
             if value.shape[:1] != (n,):
                 raise ValueError(f"attribute {name!r} must have {n} entries, got shape {value.shape}")
             arrays[f"attr.{name}"] = compact_ints(value)
-            layout["attributes"][name] = value.dtype.str
+            layout["attributes"][name] = np.dtype(dtypes.get(name, value.dtype)).str
         if keypoints is not None:
             arrays["keypoints"] = np.ascontiguousarray(keypoints, np.float32)
         if masks is not None:
@@ -334,6 +339,14 @@ class SampleTable(SampleList):
     def nbytes(self) -> int:
         """Bytes of the arrays (mapped or in memory)."""
         return sum(a.nbytes for a in self._arrays.values())
+
+    def image_paths(self) -> list[str]:
+        """Every sample's ``image``, in order, without making the samples (for a storage choice)."""
+        if self._list:
+            return [s.image for s in self]
+        blob, off = self._arrays["images.values"], self._arrays["images.offsets"].tolist()
+        data = blob.tobytes()
+        return [data[a:b].decode("utf-8", "surrogatepass") for a, b in itertools.pairwise(off)]
 
     def _string(self, prefix: str, i: int) -> str:
         off = self._arrays[prefix + ".offsets"]
