@@ -22,9 +22,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .records import Sample
+from .records import ArrayMasks, Sample
 
 __all__ = [
+    "ArrayMasks",
     "MaskFiles",
     "MaskSource",
     "SegmentationMasks",
@@ -405,7 +406,7 @@ def decode_masks(sample: Sample | MaskSource, image_size: tuple[int, int] | None
             "masks (COCO segmentation, YOLO segment, mask folders)")
     if len(masks) != sample.num_boxes:
         raise ValueError(f"sample {sample.image!r} has {sample.num_boxes} boxes but {len(masks)} masks")
-    if isinstance(masks, np.ndarray):  # already rendered (N, H, W)
+    if isinstance(masks, np.ndarray):  # an array set without the constructor's checks (Sample.unchecked)
         if masks.ndim != 3:
             raise ValueError(f"sample {sample.image!r}: rendered masks must be (N, H, W), got shape {masks.shape}")
         return masks if masks.dtype == bool else masks != 0

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BoxFormat", "LoadedSample", "ReadReport", "Sample", "SampleList", "as_loaded"]
+__all__ = ["ArrayMasks", "BoxFormat", "LoadedSample", "ReadReport", "Sample", "SampleList", "as_loaded"]
 
 
 class BoxFormat(str, enum.Enum):
@@ -70,6 +70,55 @@ def _as_array(value: Any, dtype: Any, shape_tail: tuple[int, ...], name: str) ->
     return arr
 
 
+class ArrayMasks:
+    """Masks already in memory, as a mask source: (N, H, W) bool in pixels of the source image.
+
+    ``Sample(masks=array)`` wraps an array in it, so a Sample's masks are always a mask source
+    (:class:`seqloaders.masks.MaskSource`: ``image_size``, ``len``, ``select``, ``decode``) and
+    rendered arrays belong to the :class:`LoadedSample`.
+
+    Example:
+        >>> import numpy as np
+        >>> m = ArrayMasks(np.ones((2, 3, 4), bool))
+        >>> len(m), m.image_size, m.select(np.array([True, False])).decode().shape
+        (2, (3, 4), (1, 3, 4))
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray):
+        array = np.asarray(array)
+        if array.ndim != 3:
+            raise ValueError(f"masks in memory must be an (N, H, W) array, got shape {array.shape}")
+        self.array = array if array.dtype == bool else array != 0
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return (int(self.array.shape[1]), int(self.array.shape[2]))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.array.shape
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.array if dtype is None else self.array.astype(dtype)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        return self.array[index]
+
+    def select(self, keep: np.ndarray) -> ArrayMasks:
+        return ArrayMasks(self.array[np.asarray(keep)])
+
+    def decode(self) -> np.ndarray:
+        return self.array
+
+    def __repr__(self) -> str:
+        return f"ArrayMasks({len(self)} objects, image_size={self.image_size})"
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Sample:
     """One annotated image: every object of the image travels together.
@@ -81,8 +130,9 @@ class Sample:
         image_size: (H, W) of the source image if known (after EXIF orientation), else None.
         attributes: per-box extras, each an (N,) array (WIDER FACE blur, COCO iscrowd, ...).
         keypoints: (N, K, 3) float32 x, y (pixels) and visibility, or None.
-        masks: a lazy mask source (paths, polygons or RLE; :mod:`seqloaders.masks`) rendered only
-            when a batch needs them, an (N, H, W) array of the source image's pixels, or None.
+        masks: a mask source (paths, polygons or RLE; :mod:`seqloaders.masks`) rendered only when
+            a batch needs them, or None; an (N, H, W) array of the source image's pixels is kept
+            as an :class:`ArrayMasks` source.
         meta: the annotation's per-image extras (source id, file and line, image-level class
             ``label``, ...); what the library computes while loading is in :class:`LoadedSample`.
 
@@ -137,6 +187,8 @@ class Sample:
         set_(self, "keypoints", keypoints)
         set_(self, "image_size", size)
         set_(self, "meta", dict(self.meta))
+        if isinstance(self.masks, np.ndarray):
+            set_(self, "masks", ArrayMasks(self.masks))
 
     @property
     def num_boxes(self) -> int:
@@ -178,14 +230,7 @@ class Sample:
         """A copy with only the boxes selected by ``keep`` (bool mask or indices), attributes and
         keypoints kept aligned."""
         keep = np.asarray(keep)
-        masks = self.masks
-        if isinstance(masks, np.ndarray):
-            masks = masks[keep]
-        elif masks is not None and hasattr(masks, "select"):
-            masks = masks.select(keep)
-        elif isinstance(masks, (list, tuple)):
-            idx = np.flatnonzero(keep) if keep.dtype == bool else keep
-            masks = [masks[i] for i in idx]
+        masks = None if self.masks is None else self.masks.select(keep)  # a mask source (MaskSource)
         return dataclasses.replace(
             self,
             boxes=self.boxes[keep],
@@ -222,7 +267,7 @@ class Sample:
             parts.append(f"attributes={sorted(self.attributes)}")
         if self.keypoints is not None:
             parts.append(f"keypoints={self.keypoints.shape[1]}")
-        if isinstance(self.masks, np.ndarray):
+        if isinstance(self.masks, ArrayMasks):
             parts.append(f"masks={self.masks.shape}")
         elif self.masks is not None:
             parts.append("masks=lazy")
@@ -371,15 +416,15 @@ class LoadedSample:
     def from_sample(cls, sample: Sample, image_size: tuple[int, int] | None = None) -> LoadedSample:
         """A Sample taken as loaded without moving it (its pixels are the loaded image's).
 
-        Masks come along when they are an array; a lazy mask source does not (render it with
-        :func:`seqloaders.decode_masks` first). ``image_size`` defaults to the sample's.
+        Masks come along when they are in memory (:class:`ArrayMasks`); a lazy mask source does not
+        (render it with :func:`seqloaders.decode_masks` first). ``image_size`` defaults to the sample's.
         """
         size = image_size if image_size is not None else sample.image_size
         if size is None:
             raise ValueError(f"{sample.image}: the sample has no image_size; pass the loaded image's (H, W)")
-        masks = sample.masks if isinstance(sample.masks, np.ndarray) else None
+        masks = sample.masks.array if isinstance(sample.masks, ArrayMasks) else None
         return cls(sample.image, sample.boxes, sample.labels, tuple(size), sample.attributes, sample.keypoints,
-                   None if masks is None else np.asarray(masks, bool), None, sample.meta)
+                   masks, None, sample.meta)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LoadedSample):

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from .geometry import box_areas, scale_boxes
-from .records import LoadedSample, Sample, as_loaded
+from .records import ArrayMasks, LoadedSample, Sample, as_loaded
 from .resize import place_label_map
 
 __all__ = ["Transform", "affine_matrix", "check_flip_index", "clip_boxes_to", "keep_unlabelled", "visible_boxes",
@@ -348,7 +348,7 @@ class Transform:
         taken as loaded (:func:`~seqloaders.records.as_loaded`); its masks must then be an array,
         and a lazy mask source raises.
         """
-        if isinstance(sample, Sample) and sample.masks is not None and not isinstance(sample.masks, np.ndarray):
+        if isinstance(sample, Sample) and sample.masks is not None and not isinstance(sample.masks, ArrayMasks):
             raise ValueError(f"{sample.image}: cannot move masks of type {type(sample.masks).__name__} (a lazy "
                              "source); render them first (a mask encoder makes the Sequence do so), or drop them "
                              "(an augmenter's masks='drop')")

@@ -123,3 +123,18 @@ def test_unchecked_is_the_fast_constructor():
     fast = sl.Sample.unchecked("a.jpg", boxes, labels, (4, 6), meta={"line": 2})
     assert fast == sl.Sample("a.jpg", boxes=boxes, labels=labels, image_size=(4, 6))
     assert fast.boxes is boxes and fast.attributes == {} and fast.meta == {"line": 2}
+
+
+def test_a_samples_masks_are_always_a_mask_source():
+    """An array given as masks becomes ArrayMasks (source pixels); the rendered array is the LoadedSample's."""
+    array = np.zeros((2, 4, 6), np.uint8)
+    array[1, 2, 3] = 5
+    sample = sl.Sample("a.jpg", boxes=[[0, 0, 1, 1], [2, 2, 4, 4]], labels=[0, 1], masks=array)
+    assert isinstance(sample.masks, sl.records.ArrayMasks) and sample.masks.image_size == (4, 6)
+    assert sample.masks.decode().dtype == bool and sample.masks.decode().sum() == 1
+    picked = sample.select(np.array([False, True]))
+    assert isinstance(picked.masks, sl.records.ArrayMasks) and picked.masks[0, 2, 3]
+    np.testing.assert_array_equal(sl.decode_masks(picked), array[1:] != 0)
+    loaded = sl.LoadedSample.from_sample(sample, (4, 6))
+    assert isinstance(loaded.masks, np.ndarray) and loaded.masks.shape == (2, 4, 6)
+    assert "masks=(2, 4, 6)" in repr(sample)

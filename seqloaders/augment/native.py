@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from ..geometry import clip_boxes
-from ..records import LoadedSample, Sample, as_loaded
+from ..records import ArrayMasks, LoadedSample, Sample, as_loaded
 from ..transform import Transform, affine_matrix, check_flip_index, visible_boxes
 from .base import Augmenter
 
@@ -183,13 +183,13 @@ class NativeAugmenter(Augmenter):
     def _as_loaded(self, sample: Sample, size: tuple[int, int]) -> LoadedSample:
         """A plain Sample whose pixels are the image's, as a loaded record; lazy masks by ``self.masks``."""
         masks = sample.masks
-        if masks is not None and not isinstance(masks, np.ndarray):
+        if masks is not None and not isinstance(masks, ArrayMasks):
             if self.masks == "raise":
                 raise ValueError(f"{sample.image}: cannot move masks of type {type(masks).__name__} (a lazy source); "
                                  "render them first (a mask encoder makes the Sequence do so), or drop them "
                                  "(masks='drop')")
             sample = sample.replace(masks=None)
-        elif masks is not None and (masks.ndim != 3 or masks.shape[1:] != tuple(size)):
+        elif masks is not None and masks.image_size != tuple(size):
             raise ValueError(f"{sample.image}: rendered masks must be (N, H, W) = (N, {size[0]}, {size[1]}), "
                              f"got {masks.shape}")
         return as_loaded(sample, size)

@@ -48,7 +48,7 @@ from ..classmap import ClassMap
 from ..errors import ImageError
 from ..geometry import outside_box_mask
 from ..imageio import decode_image, decode_mask, probe_image
-from ..records import Sample
+from ..records import ArrayMasks, Sample
 from ..storage.remote import default_storage
 from .findings import FINDING_KINDS, CheckReport, Finding
 from .missing import locate_missing_images
@@ -236,6 +236,8 @@ def _mask_findings(sample: Sample, size: tuple[int, int]) -> list[tuple[str, str
     if count is not None and count != sample.num_boxes:
         out.append(("mask count mismatch", f"{count} masks for {sample.num_boxes} boxes; there must be one mask per "
                     "box", {"masks": count, "boxes": sample.num_boxes}))
+    if isinstance(masks, ArrayMasks):  # masks given as an array
+        masks = masks.array
     if isinstance(masks, np.ndarray):
         if masks.ndim != 3 or masks.shape[1:] != (h, w):
             out.append(("mask size mismatch", f"rendered masks have shape {masks.shape} but the image is {w}x{h} "

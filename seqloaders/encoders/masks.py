@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import EncodingError
-from ..records import Sample
+from ..records import ArrayMasks, Sample
 from ..resize import letterbox_geometry, place_label_map
 from .base import Decoded, TargetEncoder
 from .padded import OVERFLOWS, select_slots
@@ -86,6 +86,8 @@ def _sample_masks(sample: Sample, image_size: tuple[int, int], encoder: str) -> 
     """The (N, H, W) bool masks of a sample, checked against the mask contract."""
     h, w = int(image_size[0]), int(image_size[1])
     masks = sample.masks
+    if isinstance(masks, ArrayMasks):  # a plain Sample already in the output's pixels (as in a test)
+        masks = masks.array
     n = sample.num_boxes
     if masks is None:
         if n == 0:

@@ -357,7 +357,9 @@ def default_storage(samples: Sequence[Any]) -> Any:
     storage = getattr(samples, "storage", None)
     if storage is not None:
         return storage
-    if isinstance(samples, list):
+    if hasattr(samples, "image_paths"):  # a SampleTable: its paths without making every Sample
+        remote = any(files.is_url(p) for p in samples.image_paths())
+    elif isinstance(samples, list):
         remote = any(files.is_url(getattr(s, "image", None)) for s in samples)
     else:
         remote = len(samples) > 0 and files.is_url(getattr(samples[0], "image", None))
@@ -368,7 +370,10 @@ def attach_storage(samples: Any, storage_options: Mapping[str, Any] | None) -> A
     """Give a reader's result an :class:`FsspecStorage` with the reader's ``storage_options``
     when they were given and its images are URLs, so a Sequence reads images as the annotations
     were read. Returns ``samples``."""
-    if storage_options and isinstance(samples, list) and any(files.is_url(s.image) for s in samples):
+    if not storage_options or not isinstance(samples, list):
+        return samples
+    paths = samples.image_paths() if hasattr(samples, "image_paths") else [s.image for s in samples]
+    if any(files.is_url(p) for p in paths):
         try:
             samples.storage = FsspecStorage(storage_options=storage_options)
         except AttributeError:  # a plain list cannot carry it; pass storage= to the Sequence

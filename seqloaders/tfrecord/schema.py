@@ -154,7 +154,7 @@ def _mask_pngs(masks: Any, num_boxes: int, image_size: tuple[int, int]) -> list[
         pngs = masks.pngs
     else:
         if not isinstance(masks, (np.ndarray, list, tuple)) and hasattr(masks, "decode"):
-            masks = masks.decode()  # a lazy mask source (polygons, RLE, mask files): render it once
+            masks = masks.decode()  # a mask source (polygons, RLE, mask files, ArrayMasks): render it once
         if isinstance(masks, np.ndarray) and masks.ndim == 2 and num_boxes == 1:
             masks = masks[None]
         if not isinstance(masks, (np.ndarray, list, tuple)):

@@ -77,9 +77,10 @@ class TestSemanticConformance(EncoderConformance):
         sample = self.separate_sample()
         encoder = self.make_encoder()
         decoded = encoder.decode(encoder.encode_sample(sample, self.image_size), self.image_size)
-        for mask, label in zip(sample.masks, sample.labels, strict=True):
+        masks = np.asarray(sample.masks)
+        for mask, label in zip(masks, sample.labels, strict=True):
             assert (decoded.class_map[mask] == label + 1).all()
-        assert (decoded.class_map[~sample.masks.any(axis=0)] == 0).all()
+        assert (decoded.class_map[~masks.any(axis=0)] == 0).all()
 
 
 def test_the_checks_have_teeth():
