@@ -9,9 +9,9 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: demo test test-backends lint bench docs fuzz clean
 
-# --no-compile: pip byte-compiles every file it installs (TensorFlow's thousands: about a minute);
-# Python compiles what a run imports, once, on first use.
-PIP := pip install --quiet --no-compile
+# pip byte-compiles what it installs: --no-compile saved a minute of install but made the suite's
+# subprocess tests 2-3x slower where no bytecode is written back (multiprocessing starts children with -B).
+PIP := pip install --quiet
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
