@@ -231,14 +231,7 @@ class Sample:
         keypoints kept aligned."""
         keep = np.asarray(keep)
         masks = None if self.masks is None else self.masks.select(keep)  # a mask source (MaskSource)
-        return dataclasses.replace(
-            self,
-            boxes=self.boxes[keep],
-            labels=self.labels[keep],
-            attributes={k: v[keep] for k, v in self.attributes.items()},
-            keypoints=None if self.keypoints is None else self.keypoints[keep],
-            masks=masks,
-        )
+        return dataclasses.replace(self, **_per_box(self, keep), masks=masks)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sample):
@@ -403,14 +396,7 @@ class LoadedSample:
     def select(self, keep: np.ndarray) -> LoadedSample:
         """A copy with only the boxes selected by ``keep`` (bool mask or indices), every per-box target kept aligned."""
         keep = np.asarray(keep)
-        return dataclasses.replace(
-            self,
-            boxes=self.boxes[keep],
-            labels=self.labels[keep],
-            attributes={k: v[keep] for k, v in self.attributes.items()},
-            keypoints=None if self.keypoints is None else self.keypoints[keep],
-            masks=None if self.masks is None else self.masks[keep],
-        )
+        return dataclasses.replace(self, **_per_box(self, keep), masks=None if self.masks is None else self.masks[keep])
 
     @classmethod
     def from_sample(cls, sample: Sample, image_size: tuple[int, int] | None = None) -> LoadedSample:
@@ -454,6 +440,13 @@ class LoadedSample:
         if len(self.sources) > 1:
             parts.append(f"sources={len(self.sources)}")
         return f"LoadedSample({', '.join(parts)})"
+
+
+def _per_box(record: Sample | LoadedSample, keep: np.ndarray) -> dict[str, Any]:
+    """The per-box fields of either record, selected by ``keep`` (masks are each record's own)."""
+    return {"boxes": record.boxes[keep], "labels": record.labels[keep],
+            "attributes": {k: v[keep] for k, v in record.attributes.items()},
+            "keypoints": None if record.keypoints is None else record.keypoints[keep]}
 
 
 def as_loaded(sample: Sample | LoadedSample, image_size: tuple[int, int] | None = None) -> LoadedSample:
