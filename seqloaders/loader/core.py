@@ -272,10 +272,10 @@ class Loader:
             WorkerError: a worker process died while building it.
         """
         self._check_index(index)
-        if exiting():  # at exit no batch is started: the caller may be a thread finalization must not run under
-            raise RuntimeError("the interpreter is exiting; the loader hands out no more batches")
         try:
             with in_call():
+                if exiting():  # at exit no batch is started: the caller may be a thread finalization must not run under
+                    raise RuntimeError("the interpreter is exiting; the loader hands out no more batches")
                 built = self._take(epoch, index)
         except (SampleError, WorkerError) as exc:
             # raised again from here, without the loader's frames (see errors.py); its cause stays

@@ -20,6 +20,7 @@ __all__ = ["DaemonPool", "exiting", "in_call", "release_waiters", "wait_for"]
 _exiting = threading.Event()
 _waiters = 0
 _waiters_lock = threading.Lock()
+_left_at = float("-inf")  # when a thread other than the main one last left the loader (time.monotonic())
 
 
 def wait_for(future: concurrent.futures.Future) -> Any:
@@ -56,7 +57,7 @@ def in_call() -> Iterator[None]:
     A thread that builds a batch itself (``threads=1``, or a tf.data thread calling a Sequence) is
     in Python for the whole batch, not only while it waits; finalization must not start under it.
     """
-    global _waiters
+    global _waiters, _left_at
     with _waiters_lock:
         _waiters += 1
     try:
@@ -64,26 +65,29 @@ def in_call() -> Iterator[None]:
     finally:
         with _waiters_lock:
             _waiters -= 1
+            if threading.get_ident() != threading.main_thread().ident:
+                _left_at = time.monotonic()
 
 
-def release_waiters(timeout: float = 2.0, grace: float = 0.2) -> None:
+def release_waiters(timeout: float = 2.0, grace: float = 0.3) -> None:
     """At exit: make every :func:`wait_for` give up, and wait (up to ``timeout``) until no thread is inside.
 
-    Once one was, wait ``grace`` more, with the GIL free, for it to get out of Python: the
-    thread that called the loader (TensorFlow's, for ``model.fit``) still has a little Python to
-    run after the loader raises, and the main thread must not finalize the interpreter under it.
+    Then, until a thread other than the main one last left the loader ``grace`` seconds ago,
+    wait with the GIL free: the thread that called the loader (TensorFlow's, for ``model.fit``)
+    still has Python to run after the loader returns or raises (Keras' generator ending,
+    ``tf.data`` finalizing it). If finalization starts first, that thread can never take the GIL
+    again, and the main thread, destroying the ``tf.data`` iterator, waits for it forever.
+    A loader only the main thread called (or none called lately) costs the exit nothing.
     """
     _exiting.set()
     deadline = time.monotonic() + timeout
-    was_busy = False
-    while time.monotonic() < deadline:
+    while True:
         with _waiters_lock:
-            if _waiters == 0:
-                break
-        was_busy = True
-        time.sleep(0.01)
-    if was_busy:
-        time.sleep(grace)
+            busy, quiet_at = _waiters > 0, _left_at + grace
+        now = time.monotonic()
+        if now >= deadline or (not busy and now >= quiet_at):
+            return
+        time.sleep(0.01 if busy else min(quiet_at, deadline) - now)
 
 
 class DaemonPool:
