@@ -250,8 +250,8 @@ def test_a_killed_worker_process_ends_fit_with_an_error_within_seconds(tmp_path)
 @pytest.mark.fault
 @pytest.mark.parametrize("target", ["process group", "main process"])
 def test_ctrl_c_during_fit_with_worker_processes_leaves_no_process(tmp_path, target):
-    # With Keras' pool, 1 run in 18 hung here (a worker interrupted inside the pool's queue lock).
-    # The loader's workers share no lock; the retry stays so that a hang would be recorded, not hidden.
+    # With Keras' pool, 1 run in 18 hung here (a worker interrupted inside the pool's queue lock); the
+    # loader's workers share no lock.
     # The process used to hang at exit after the KeyboardInterrupt in about 1 attempt in 6-8 (a tf.data thread
     # still had Python to run when finalization began: README "When workers fail"); since the exit handler
     # waits for it, none of 24 did. A second attempt stays, recorded, so that a rare hang shows in
