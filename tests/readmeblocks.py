@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import queue
 import re
@@ -38,6 +39,8 @@ from collections.abc import Iterator, Mapping
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO, "README.md")
+#: which OpenCV release drew each docs/ image: pixels differ a little from one release to the next
+DRAWN_WITH = os.path.join(REPO, "docs", "drawn-with.json")
 
 PYTHON = ("python", "py", "python3")
 SHELL = ("bash", "sh", "shell")
@@ -270,11 +273,27 @@ def write_docs(readme: str = README, repo: str = REPO) -> Iterator[tuple[str, Bl
     """Regenerate every ``docs/*.png`` of the README from its command; yields what was written."""
     with open(readme, encoding="utf-8") as f:
         text = f.read()
+    import cv2  # only here: listing the blocks needs no OpenCV
+
+    record = os.path.join(repo, os.path.relpath(DRAWN_WITH, REPO))
+    drawn = drawn_with(record)
     for path, block in docs_images(text).items():
         with tempfile.TemporaryDirectory() as folder:
             written = render_docs_image(path, block, folder)
             shutil.copyfile(written, os.path.join(repo, path))
+        drawn[path] = {"opencv": cv2.__version__}
+        with open(record, "w", encoding="utf-8") as f:
+            json.dump(drawn, f, indent=2, sort_keys=True)
+            f.write("\n")
         yield path, block
+
+
+def drawn_with(record: str = DRAWN_WITH) -> dict[str, dict[str, str]]:
+    """``{docs image: {"opencv": release}}`` as ``make docs`` last recorded it (empty when never)."""
+    if not os.path.isfile(record):
+        return {}
+    with open(record, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def main(argv: list[str] | None = None) -> int:

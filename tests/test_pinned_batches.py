@@ -9,9 +9,12 @@ test was written. A change of behaviour fails here; an intended one is re-pinned
 
 and pasting the printed table over ``PINNED``, with the reason in the commit message.
 
-Decoding and resizing are OpenCV's, so the hashes hold for the OpenCV release they were made with
-(``PINNED_OPENCV``); another release skips the comparison and says so, rather than failing on a
-libjpeg-turbo or SIMD change that is not this library's.
+Decoding and resampling are OpenCV's, so the pixels' hashes hold for the OpenCV release they were
+made with: ``PINNED`` for ``PINNED_OPENCV``, and ``PINNED_BY_OPENCV`` for the arrays a later release
+draws differently (the same ``SEQLOADERS_REPIN=1`` run under that release prints just those). Under
+a release that neither names, the targets (boxes, labels, keypoints, grids: this library's
+arithmetic) are still compared, and the pixels and rendered masks are skipped with a message,
+rather than failing on a libjpeg-turbo or SIMD change that is not this library's.
 """
 
 from __future__ import annotations
@@ -119,6 +122,33 @@ PINNED: dict[str, dict[str, str]] = {
 }
 
 
+#: release -> case -> {array: sha256} for the arrays that release draws differently from ``PINNED_OPENCV``
+#: (only pixels so far: under 5.1.0 one to a thousand pixels of a batch differ by 1 or 2, rounding)
+PINNED_BY_OPENCV: dict[str, dict[str, dict[str, str]]] = {
+    "5.1.0": {
+        'letterbox-padded-native': {
+            'e0b1.x': 'acb873ee95df3be5f408877e',
+            'e1b0.x': 'bc077f7c2c02a5b8e5cdc51d',
+            'e1b1.x': 'a2dbf0731ba95e4ea634b4ea',
+        },
+        'masks-letterbox-native': {
+            'e0b0.x': '61256ca1f7a980937dde7f8b',
+            'e0b1.x': 'e5e3f6f0ec8de3f71dea5b92',
+            'e1b0.x': 'b7db2eeeb990aad772df8c98',
+            'e1b1.x': 'f8aa5ab03e03dcc80d493a16',
+        },
+        'masks-source-native': {
+            'e0b0.x': '4392726d9a798f5e752e0d02',
+            'e0b1.x': 'c7a4a2c299c2624380e72954',
+            'e1b0.x': 'ad6b1b0bbd35a2787de010ab',
+        },
+        'keypoints-native-flip': {
+            'e1b0.x': 'c0a6216ff9090ba6308cd6d4',
+        },
+    },
+}
+
+
 def _digest(array: np.ndarray) -> str:
     array = np.ascontiguousarray(array)
     h = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
@@ -204,16 +234,27 @@ def test_batches_are_pinned(toys, case):
     seq = _case(case, toys)
     got = _hashes(seq)
     assert len(got) >= 4
+    version = ".".join(cv2.__version__.split(".")[:3])
+    expected = {**PINNED.get(case, {}), **PINNED_BY_OPENCV.get(version, {}).get(case, {})}
     if os.environ.get("SEQLOADERS_REPIN"):
+        if version == PINNED_OPENCV:
+            table = got
+        else:  # only what this release draws differently, for PINNED_BY_OPENCV[version]
+            table = {key: value for key, value in got.items() if PINNED.get(case, {}).get(key) != value}
         print(f"\n    {case!r}: {{")
-        for key, value in got.items():
+        for key, value in table.items():
             print(f"        {key!r}: {value!r},")
         print("    },")
         return
-    version = ".".join(cv2.__version__.split(".")[:3])
-    if version != PINNED_OPENCV:
-        pytest.skip(f"hashes pinned with OpenCV {PINNED_OPENCV}, this is {cv2.__version__}: re-pin (see the module "
-                    "docstring) on a commit whose behaviour is known to be right")
     assert case in PINNED, f"no pinned hashes for {case!r}: re-pin (see the module docstring)"
-    changed = [key for key in got if got[key] != PINNED[case].get(key)]
-    assert set(got) == set(PINNED[case]) and not changed, f"{case}: these arrays changed: {changed}"
+    odd = sorted(set(got) ^ set(PINNED[case]))
+    assert not odd, f"{case}: other arrays than the pinned ones: {odd}"
+    known = version == PINNED_OPENCV or version in PINNED_BY_OPENCV
+    # The targets are this library's arithmetic on any OpenCV; pixels and rendered masks are OpenCV's resampling.
+    compared = [key for key in got if known or (".x" not in key and "masks" not in key)]
+    changed = [key for key in compared if got[key] != expected[key]]
+    assert not changed, f"{case}: these arrays changed: {changed}"
+    if not known:
+        pytest.skip(f"{case}: the {len(compared)} target arrays match; pixels and masks are pinned for OpenCV "
+                    f"{', '.join([PINNED_OPENCV, *PINNED_BY_OPENCV])}, this is {cv2.__version__}: add its hashes "
+                    "(see the module docstring) on a commit whose behaviour is known to be right")

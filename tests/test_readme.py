@@ -22,6 +22,7 @@ from readmeblocks import (
     Block,
     PythonSession,
     docs_images,
+    drawn_with,
     prepare,
     read_blocks,
     render_docs_image,
@@ -105,6 +106,13 @@ def test_docs_image_is_what_its_documented_command_draws(path, tmp_path):
     committed = cv2.imread(os.path.join(REPO, path), cv2.IMREAD_UNCHANGED)
     assert committed is not None, f"{path} is missing: run make docs"
     assert drawn.shape == committed.shape, f"{path}: {committed.shape} committed, {drawn.shape} drawn; run make docs"
-    differ = np.abs(drawn.astype(np.int16) - committed.astype(np.int16)) > 16
-    assert differ.mean() < 1e-3, (f"{path}: {differ.mean():.2%} of the pixel values differ from what README.md:"
-                                  f"{block.line} draws; run make docs")
+    differ = (np.abs(drawn.astype(np.int16) - committed.astype(np.int16)) > 16).mean()
+    release = drawn_with().get(path, {}).get("opencv")
+    if release == cv2.__version__:
+        assert differ < 1e-3, (f"{path}: {differ:.2%} of the pixel values differ from what README.md:{block.line} "
+                               "draws; run make docs")
+    else:
+        # Another OpenCV resamples a few edge pixels differently (5.0.0 -> 5.1.0: 0.34%); a changed command,
+        # seed or augmentation changes most of the picture (another seed: 75%).
+        assert differ < 0.02, (f"{path}: {differ:.2%} of the pixel values differ from what README.md:{block.line} "
+                               f"draws (drawn with OpenCV {release}, this is {cv2.__version__}); run make docs")
