@@ -13,7 +13,9 @@ ranges (Ultralytics' defaults). Its targets move only through the geometry kerne
 (:class:`~seqloaders.transform.Transform`):
 
 - each tile is placed on a canvas twice the output (``grid=3``: a 2x2-output window of a 3x3
-  grid) and the canvas is mapped to the output by one affine; boxes are clipped to what remains
+  grid) and the canvas is mapped to the output by one affine. Without a turn (the default) the
+  canvas is never drawn: each tile's shown part is resized straight into its place in the
+  output, with a placement of its own that its targets follow. Boxes are clipped to what remains
   visible of their tile and kept when at least ``min_visibility`` of their area stays (and more
   than ``min_size`` pixels each way); the others are counted in the load report
   (``boxes_without_area``);
@@ -152,11 +154,17 @@ def _partners(k: int, n: int, count: int, rng: np.random.Generator) -> list[int]
 
 @dataclasses.dataclass(frozen=True)
 class _Tile:
-    """One image of a canvas: which one, its placement on the canvas and the canvas part it shows (XYXY)."""
+    """One image of an output: which one, its map onto the output, and what of it is shown.
+
+    ``local`` is the part of the image on the mosaic's canvas (XYXY in its own pixels: a keypoint
+    outside it was cut away, one inside it that falls outside the output keeps its visibility),
+    ``shown`` where the image's pixels land in the output, clipped to it (XYXY output pixels).
+    """
 
     source: int
-    place: Transform
-    region: tuple[int, int, int, int]
+    move: Transform
+    local: tuple[float, float, float, float]
+    shown: tuple[float, float, float, float]
 
 
 def _probability(name: str, value: float) -> float:
@@ -326,59 +334,116 @@ class YoloAugmenter(MultiImageAugmenter):
         """Output k before MixUp: a mosaic (or image k alone) through the affine; (image, sample, boxes cut)."""
         n, h, w = images.shape[:3]
         if self.mosaic and rng.random() < self.mosaic:
-            canvas_size = (2 * h, 2 * w)
-            canvas = np.full((*canvas_size, 3), self.fill, np.uint8)
-            tiles = []
-            for source, x, y in self._layout(k, n, (h, w), rng):
-                x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, 2 * w), min(y + h, 2 * h)
-                if x1 <= x0 or y1 <= y0:
-                    continue
-                canvas[y0:y1, x0:x1] = images[source][y0 - y:y1 - y, x0 - x:x1 - x]
-                tiles.append(_Tile(source, Transform.placement((1.0, 1.0), (float(y), float(x)), canvas_size),
-                                   (x0, y0, x1, y1)))
+            canvas_size, layout = (2 * h, 2 * w), self._layout(k, n, (h, w), rng)
         else:
-            canvas_size, canvas = (h, w), images[k]
-            tiles = [_Tile(k, Transform.placement((1.0, 1.0), (0.0, 0.0), (h, w)), (0, 0, w, h))]
+            canvas_size, layout = (h, w), [(k, 0, 0)]
         t = self.translate
         centre = (rng.uniform(0.5 - t, 0.5 + t) * w, rng.uniform(0.5 - t, 0.5 + t) * h)
         warp = Transform.about_centre(canvas_size, (h, w), rng.uniform(*self.scale), rng.uniform(*self.rotate),
                                       centre)
-        image = warp.image(canvas, self.fill)
-        parts, cut = self._move_tiles(tiles, samples, warp, canvas_size, (h, w))
+        if warp.matrix[0, 1] == 0.0 and warp.matrix[1, 0] == 0.0:  # no turn: resize each tile into its place
+            image, tiles, shown_map = self._resize_tiles(images, layout, canvas_size, warp)
+        else:
+            image, tiles, shown_map = self._warp_canvas(images, layout, canvas_size, warp)
+        parts, cut = self._move_tiles(tiles, samples, (h, w), shown_map)
         regions = [p.valid_region for p in parts]
         region = None if any(r is None for r in regions) else np.logical_or.reduce(regions)
         sources = tuple(source for tile in tiles for source in samples[tile.source].sources)
         return image, concat_samples(parts, samples[k], image_size=(h, w), sources=sources, valid_region=region), cut
 
-    def _move_tiles(self, tiles: list[_Tile], samples: Sequence[LoadedSample], warp: Transform,
-                    canvas_size: tuple[int, int], images_size: tuple[int, int]) -> tuple[list[LoadedSample], int]:
-        """Each tile's sample moved to the output and cut to what it shows there; and how many boxes were cut away."""
+    def _resize_tiles(self, images: np.ndarray, layout: list[tuple[int, int, int]], canvas_size: tuple[int, int],
+                      warp: Transform) -> tuple[np.ndarray, list[_Tile], Any]:
+        """The output of an axis-aligned ``warp`` of the canvas, made without the canvas.
+
+        Each tile's shown part is cut to whole output pixels and resized straight into its place:
+        the output's pixels are read once, and each tile gets its own exact placement (its scale
+        differs from the warp's by under a pixel over the tile), which its targets follow.
+        """
         h, w = warp.size
-        maps = any(samples[t.source].masks is not None or samples[t.source].valid_region is not None for t in tiles)
-        shown = None
-        if maps:  # which tile each output pixel shows (0: none), for masks and the valid region
-            index = np.zeros(canvas_size, np.uint8)
-            for number, tile in enumerate(tiles, 1):
-                x0, y0, x1, y1 = tile.region
+        th, tw = images.shape[1:3]
+        (sy, sx), (oy, ox) = (warp.matrix[1, 1], warp.matrix[0, 0]), (warp.matrix[1, 2], warp.matrix[0, 2])
+        image = np.full((h, w, 3), self.fill, np.uint8)
+        tiles, rects = [], []
+        for source, x, y in layout:
+            # the tile's part on the canvas (its own pixels), then that part's output pixels
+            lx0, ly0, lx1, ly1 = max(0, -x), max(0, -y), min(tw, canvas_size[1] - x), min(th, canvas_size[0] - y)
+            if lx1 <= lx0 or ly1 <= ly0:
+                continue
+            dx0, dx1 = (min(max(round(sx * (v + x) + ox), 0), w) for v in (lx0, lx1))
+            dy0, dy1 = (min(max(round(sy * (v + y) + oy), 0), h) for v in (ly0, ly1))
+            # the whole tile pixels that land there
+            cx0, cx1 = max(lx0, round((dx0 - ox) / sx - x)), min(lx1, round((dx1 - ox) / sx - x))
+            cy0, cy1 = max(ly0, round((dy0 - oy) / sy - y)), min(ly1, round((dy1 - oy) / sy - y))
+            if min(dx1 - dx0, dy1 - dy0, cx1 - cx0, cy1 - cy0) <= 0:  # on the canvas, not in the output
+                move = Transform.placement((1.0, 1.0), (float(y), float(x)), canvas_size).then(warp)
+                tiles.append(_Tile(source, move, (lx0, ly0, lx1, ly1), (0, 0, 0, 0)))  # its boxes are cut away
+                rects.append((0, 0, 0, 0))
+                continue
+            image[dy0:dy1, dx0:dx1] = cv2.resize(images[source][cy0:cy1, cx0:cx1], (dx1 - dx0, dy1 - dy0),
+                                                 interpolation=cv2.INTER_LINEAR)
+            scale = ((dy1 - dy0) / (cy1 - cy0), (dx1 - dx0) / (cx1 - cx0))
+            move = Transform.placement(scale, (dy0 - cy0 * scale[0], dx0 - cx0 * scale[1]), (h, w))
+            tiles.append(_Tile(source, move, (lx0, ly0, lx1, ly1), (dx0, dy0, dx1, dy1)))
+            rects.append((dx0, dy0, dx1, dy1))
+
+        def shown_map() -> np.ndarray:
+            index = np.zeros((h, w), np.uint8)
+            for number, (x0, y0, x1, y1) in enumerate(rects, 1):
                 index[y0:y1, x0:x1] = number
-            shown = warp.label_map(index)
+            return index
+
+        return image, tiles, shown_map
+
+    def _warp_canvas(self, images: np.ndarray, layout: list[tuple[int, int, int]], canvas_size: tuple[int, int],
+                     warp: Transform) -> tuple[np.ndarray, list[_Tile], Any]:
+        """The tiles pasted on a canvas of ``canvas_size`` and the canvas moved by ``warp`` (any affine)."""
+        h, w = warp.size
+        th, tw = images.shape[1:3]
+        single = len(layout) == 1 and canvas_size == (th, tw)
+        canvas = images[layout[0][0]] if single else np.full((*canvas_size, 3), self.fill, np.uint8)
+        tiles, regions = [], []
+        for source, x, y in layout:
+            x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + tw, canvas_size[1]), min(y + th, canvas_size[0])
+            if x1 <= x0 or y1 <= y0:
+                continue
+            if not single:
+                canvas[y0:y1, x0:x1] = images[source][y0 - y:y1 - y, x0 - x:x1 - x]
+            (rx0, ry0, rx1, ry1), = warp.boxes(np.array([[x0, y0, x1, y1]], np.float32)).tolist()
+            shown = (max(rx0, 0.0), max(ry0, 0.0), min(rx1, float(w)), min(ry1, float(h)))
+            move = Transform.placement((1.0, 1.0), (float(y), float(x)), canvas_size).then(warp)
+            tiles.append(_Tile(source, move, (x0 - x, y0 - y, x1 - x, y1 - y), shown))
+            regions.append((x0, y0, x1, y1))
+
+        def shown_map() -> np.ndarray:
+            index = np.zeros(canvas_size, np.uint8)
+            for number, (x0, y0, x1, y1) in enumerate(regions, 1):
+                index[y0:y1, x0:x1] = number
+            return warp.label_map(index)
+
+        return warp.image(canvas, self.fill), tiles, shown_map
+
+    def _move_tiles(self, tiles: list[_Tile], samples: Sequence[LoadedSample], size: tuple[int, int],
+                    shown_map: Any) -> tuple[list[LoadedSample], int]:
+        """Each tile's sample moved to the output and cut to what it shows there; and how many boxes were cut away.
+
+        ``shown_map()`` gives which tile (1, 2, ...; 0: none) each output pixel shows, for masks
+        and the valid region; it is made only when a tile has them.
+        """
+        maps = any(samples[t.source].masks is not None or samples[t.source].valid_region is not None for t in tiles)
+        shown = shown_map() if maps else None
         parts, cut = [], 0
         for number, tile in enumerate(tiles, 1):
-            sample = samples[tile.source]
-            move = tile.place.then(warp)
-            (rx0, ry0, rx1, ry1), = warp.boxes(np.array([tile.region], np.float32)).tolist()
-            region = (max(rx0, 0.0), max(ry0, 0.0), min(rx1, float(w)), min(ry1, float(h)))
-            boxes, keep = visible_boxes_in(move.boxes(sample.boxes), region, self.min_visibility, self.min_size)
-            changes: dict[str, Any] = {"boxes": boxes, "image_size": (h, w)}
+            sample, move = samples[tile.source], tile.move
+            boxes, keep = visible_boxes_in(move.boxes(sample.boxes), tile.shown, self.min_visibility, self.min_size)
+            changes: dict[str, Any] = {"boxes": boxes, "image_size": size}
             if sample.keypoints is not None:
-                kp, on_canvas = sample.keypoints, tile.place.keypoints(sample.keypoints)
-                x0, y0, x1, y1 = tile.region
-                th, tw = images_size
+                kp = sample.keypoints
+                x0, y0, x1, y1 = tile.local
+                th, tw = sample.image_size
                 in_tile = (kp[..., 0] >= 0) & (kp[..., 0] <= tw) & (kp[..., 1] >= 0) & (kp[..., 1] <= th)
-                shown_here = ((on_canvas[..., 0] >= x0) & (on_canvas[..., 0] <= x1) & (on_canvas[..., 1] >= y0)
-                              & (on_canvas[..., 1] <= y1))
+                shown_here = (kp[..., 0] >= x0) & (kp[..., 0] <= x1) & (kp[..., 1] >= y0) & (kp[..., 1] <= y1)
                 gone = (kp[..., 2] > 0) & in_tile & ~shown_here  # in its image, but in the part cut away
-                moved = move.keypoints(sample.keypoints)
+                moved = move.keypoints(kp)
                 moved[..., 2] = np.where(gone, 0.0, moved[..., 2])
                 changes["keypoints"] = moved
             if shown is not None:

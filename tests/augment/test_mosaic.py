@@ -271,3 +271,32 @@ def test_preview_draws_a_mosaic_batch(tmp_path, toy):
     assert status == 0 and out.exists()
     tiles = cv2.imread(str(out))
     assert tiles.shape[0] == 96
+
+
+def test_resizing_tiles_into_place_draws_what_warping_the_canvas_draws():
+    """Without a turn each tile is resized into the output; a turn of 1e-9 degrees warps the whole canvas."""
+    rng = np.random.default_rng(0)
+    images = np.full((4, SIZE, SIZE, 3), GREY, np.uint8)
+    samples = []
+    for i in range(4):
+        x0, y0 = (int(v) for v in rng.integers(4, 60, 2))
+        images[i, y0:y0 + 50, x0:x0 + 60] = _colour(i)
+        keypoints = np.array([[[x0 + 10, y0 + 10, 2], [x0 + 50, y0 + 40, 2]]], np.float32)
+        samples.append(sl.LoadedSample(f"{i}.png", boxes=[[x0, y0, x0 + 60, y0 + 50]], labels=[i],
+                                       image_size=(SIZE, SIZE), keypoints=keypoints))
+    plain = dict(hue=0, saturation=0, value=0, flip=0)
+    resized, warped = sl.YoloAugmenter(**plain), sl.YoloAugmenter(rotate=(1e-9, 1e-9), **plain)
+    differ = []
+    for seed in range(30):
+        a, sa, ca = resized(seed % 4, images, samples, np.random.default_rng(seed))
+        b, sb, cb = warped(seed % 4, images, samples, np.random.default_rng(seed))
+        assert sa.labels.tolist() == sb.labels.tolist() and sa.sources == sb.sources and ca == cb
+        np.testing.assert_allclose(sa.boxes, sb.boxes, atol=1.5)
+        # each tile's own scale differs from the warp's by under a pixel over what the output shows of it
+        # (its pixels and targets move together), so keypoints are compared where the output is
+        inside = ((sb.keypoints[..., :2] >= 0) & (sb.keypoints[..., :2] <= SIZE)).all(axis=-1)
+        np.testing.assert_allclose(sa.keypoints[inside], sb.keypoints[inside], atol=1.5)
+        assert sa.keypoints[..., 2].tolist() == sb.keypoints[..., 2].tolist()
+        differ.append((np.abs(a.astype(int) - b.astype(int)) > 40).any(axis=-1).mean())
+    # only a line of pixels along the edges (up to half a pixel of rounding per tile) can differ
+    assert max(differ) < 0.03 and np.mean(differ) < 0.01, differ
