@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import cv2
@@ -165,6 +165,14 @@ class _Tile:
     move: Transform
     local: tuple[float, float, float, float]
     shown: tuple[float, float, float, float]
+
+
+def _numbered(rects: Sequence[tuple[int, int, int, int]], size: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8: which of ``rects`` (XYXY, numbered from 1; 0: none) each pixel lies in, the last one on top."""
+    index = np.zeros(size, np.uint8)
+    for number, (x0, y0, x1, y1) in enumerate(rects, 1):
+        index[y0:y1, x0:x1] = number
+    return index
 
 
 def _probability(name: str, value: float) -> float:
@@ -352,7 +360,7 @@ class YoloAugmenter(MultiImageAugmenter):
         return image, concat_samples(parts, samples[k], image_size=(h, w), sources=sources, valid_region=region), cut
 
     def _resize_tiles(self, images: np.ndarray, layout: list[tuple[int, int, int]], canvas_size: tuple[int, int],
-                      warp: Transform) -> tuple[np.ndarray, list[_Tile], Any]:
+                      warp: Transform) -> tuple[np.ndarray, list[_Tile], Callable[[], np.ndarray]]:
         """The output of an axis-aligned ``warp`` of the canvas, made without the canvas.
 
         Each tile's shown part is cut to whole output pixels and resized straight into its place:
@@ -386,16 +394,10 @@ class YoloAugmenter(MultiImageAugmenter):
             tiles.append(_Tile(source, move, (lx0, ly0, lx1, ly1), (dx0, dy0, dx1, dy1)))
             rects.append((dx0, dy0, dx1, dy1))
 
-        def shown_map() -> np.ndarray:
-            index = np.zeros((h, w), np.uint8)
-            for number, (x0, y0, x1, y1) in enumerate(rects, 1):
-                index[y0:y1, x0:x1] = number
-            return index
-
-        return image, tiles, shown_map
+        return image, tiles, lambda: _numbered(rects, (h, w))
 
     def _warp_canvas(self, images: np.ndarray, layout: list[tuple[int, int, int]], canvas_size: tuple[int, int],
-                     warp: Transform) -> tuple[np.ndarray, list[_Tile], Any]:
+                     warp: Transform) -> tuple[np.ndarray, list[_Tile], Callable[[], np.ndarray]]:
         """The tiles pasted on a canvas of ``canvas_size`` and the canvas moved by ``warp`` (any affine)."""
         h, w = warp.size
         th, tw = images.shape[1:3]
@@ -414,16 +416,10 @@ class YoloAugmenter(MultiImageAugmenter):
             tiles.append(_Tile(source, move, (x0 - x, y0 - y, x1 - x, y1 - y), shown))
             regions.append((x0, y0, x1, y1))
 
-        def shown_map() -> np.ndarray:
-            index = np.zeros(canvas_size, np.uint8)
-            for number, (x0, y0, x1, y1) in enumerate(regions, 1):
-                index[y0:y1, x0:x1] = number
-            return warp.label_map(index)
-
-        return warp.image(canvas, self.fill), tiles, shown_map
+        return warp.image(canvas, self.fill), tiles, lambda: warp.label_map(_numbered(regions, canvas_size))
 
     def _move_tiles(self, tiles: list[_Tile], samples: Sequence[LoadedSample], size: tuple[int, int],
-                    shown_map: Any) -> tuple[list[LoadedSample], int]:
+                    shown_map: Callable[[], np.ndarray]) -> tuple[list[LoadedSample], int]:
         """Each tile's sample moved to the output and cut to what it shows there; and how many boxes were cut away.
 
         ``shown_map()`` gives which tile (1, 2, ...; 0: none) each output pixel shows, for masks
