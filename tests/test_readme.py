@@ -112,7 +112,7 @@ def test_docs_image_is_what_its_documented_command_draws(path, tmp_path):
         assert differ < 1e-3, (f"{path}: {differ:.2%} of the pixel values differ from what README.md:{block.line} "
                                "draws; run make docs")
     else:
-        # Another OpenCV resamples a few edge pixels differently (5.0.0 -> 5.1.0: 0.34%); a changed command,
+        # Another OpenCV rounds some pixels differently (5.0.0 -> 5.1.0: 0.34% of the values); a changed command,
         # seed or augmentation changes most of the picture (another seed: 75%).
         assert differ < 0.02, (f"{path}: {differ:.2%} of the pixel values differ from what README.md:{block.line} "
                                f"draws (drawn with OpenCV {release}, this is {cv2.__version__}); run make docs")
