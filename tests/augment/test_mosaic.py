@@ -6,6 +6,7 @@ import pytest
 
 import seqloaders as sl
 from seqloaders.augment import concat_samples
+from seqloaders.augment.mosaic import scale_hsv
 from seqloaders.transform import Transform, visible_boxes_in
 
 SIZE = 128  # sources and outputs: stretch at scale 1, so a tile is its source
@@ -300,3 +301,29 @@ def test_resizing_tiles_into_place_draws_what_warping_the_canvas_draws():
         differ.append((np.abs(a.astype(int) - b.astype(int)) > 40).any(axis=-1).mean())
     # only a line of pixels along the edges (up to half a pixel of rounding per tile) can differ
     assert max(differ) < 0.03 and np.mean(differ) < 0.01, differ
+
+
+@pytest.mark.parametrize("hue", [0.015, 0.6])  # the colour matrix; and beyond hue gains of 1.42 the LUT too
+def test_hsv_gains_are_ultralytics_lut_within_one_level(hue):
+    """scale_hsv is Ultralytics' truncating per-channel LUT in HSV within one level, over every hue."""
+    rng = np.random.default_rng(1)
+    hsv = np.stack([np.arange(180).repeat(40), rng.integers(0, 256, 7200), rng.integers(0, 256, 7200)],
+                   axis=-1).astype(np.uint8).reshape(72, 100, 3)
+    past_179 = 0
+    for seed in range(60):
+        gain = np.random.default_rng(seed).uniform(-1.0, 1.0, 3) * (hue, 0.7, 0.4) + 1.0
+        want = np.stack([np.mod(hsv[..., 0] * gain[0], 180), np.clip(hsv[..., 1] * gain[1], 0, 255),
+                         np.clip(hsv[..., 2] * gain[2], 0, 255)], axis=-1).astype(np.uint8)
+        got = scale_hsv(hsv, gain)
+        hue_off = (got[..., 0].astype(int) - want[..., 0]) % 180
+        assert np.minimum(hue_off, 180 - hue_off).max() <= 1, gain
+        assert np.abs(got[..., 1:].astype(int) - want[..., 1:]).max() <= 1, gain
+        # what the model sees: OpenCV draws a hue of 180-255 as that hue - 180
+        wrapped = got.copy()
+        wrapped[..., 0] %= 180
+        past_179 += int((got[..., 0] >= 180).any())
+        rgb = cv2.cvtColor(got, cv2.COLOR_HSV2RGB).astype(int)
+        assert np.abs(rgb - cv2.cvtColor(wrapped, cv2.COLOR_HSV2RGB)).max() <= 1
+    assert past_179 > 10  # the gains above 1 took hues past 179
+    image = rng.integers(0, 256, (8, 8, 3), np.uint8)
+    assert np.array_equal(sl.YoloAugmenter(hue=0, saturation=0, value=0)._hsv(image, np.random.default_rng(0)), image)
