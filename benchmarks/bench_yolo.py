@@ -259,8 +259,97 @@ def decoder_table(paths: list[str], repeats: int) -> list[str]:
     return lines
 
 
+# ------------------------------------------------------------------------------ the yolo path's steps
+def _best_ms(fn, count: int, repeats: int) -> float:
+    """Best of ``repeats`` passes of ``fn()``, in ms per one of ``count`` items it handles."""
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, (time.perf_counter() - t) * 1e3 / count)
+    return best
+
+
+def steps_table(yaml_path: str, repeats: int, num: int = 64) -> tuple[list[str], dict[str, float]]:
+    """What one 640 px ``augment="yolo"`` output costs on one thread, step by step (OpenCV on one thread).
+
+    ``load`` is what the decode row measures (read, decode, letterbox); ``augmenter`` is the
+    ``YoloAugmenter`` call per output on batches of 16 loaded images; ``kernels`` is its OpenCV work
+    as it is done today, without the Python around it: drawing 640x640 output pixels by
+    ``cv2.resize`` at the mosaic's zooms (0.5-1.5) and the HSV round trip (two cvtColor and
+    ``scale_hsv``). The shares bound the yolo path against the decode ceiling, assuming the steps
+    scale over the workers as the decoding does.
+    """
+    from seqloaders.augment.mosaic import scale_hsv
+    from seqloaders.resize import resize_image
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        samples = sl.read_yolo(yaml_path)[:num]
+        datas = []
+        for s in samples:
+            with open(s.image, "rb") as f:
+                datas.append(f.read())
+        decoded = [imageio.decode_image(d) for d in datas]
+        loader = sl.Loader(samples, batch_size=16, image_size=(IMGSZ, IMGSZ), resize="letterbox", pad_value=114,
+                           encoder=sl.PaddedBoxEncoder(max_boxes=200), preprocess="uint8", threads=1, seed=0)
+        batches = [loader.load_batch(0, i) for i in range(len(loader))]
+        loader.close()
+        aug = sl.YoloAugmenter()
+
+        def read_decode():
+            for s in samples:
+                with open(s.image, "rb") as f:
+                    imageio.decode_image(f.read(), path=s.image)
+
+        def letterbox():
+            for image in decoded:
+                resize_image(image, (IMGSZ, IMGSZ), "letterbox", 114)
+
+        def augment():
+            for b, (images, loaded) in enumerate(batches):
+                for k in range(len(loaded)):
+                    aug(k, images, loaded, np.random.default_rng([b, k]))
+
+        zooms = (0.5, 0.75, 1.0, 1.25, 1.5)
+        letterboxed = [images[k] for images, _ in batches for k in range(len(images))]
+
+        def resizes():  # four quarter tiles of the output, each from a square of the next images
+            half = IMGSZ // 2
+            for i in range(len(letterboxed)):
+                side = round(half / zooms[i % len(zooms)])
+                for j in range(4):
+                    cv2.resize(letterboxed[(i + j) % len(letterboxed)][:side, :side], (half, half))
+
+        gain = np.array([1.01, 1.3, 0.8])
+
+        def hsv():
+            for image in letterboxed:
+                cv2.cvtColor(scale_hsv(cv2.cvtColor(image, cv2.COLOR_RGB2HSV), gain), cv2.COLOR_HSV2RGB)
+
+        n = len(samples)
+        ms = {"read + decode": _best_ms(read_decode, n, repeats), "letterbox": _best_ms(letterbox, n, repeats),
+              "augmenter": _best_ms(augment, n, repeats), "tile resizes": _best_ms(resizes, n, repeats),
+              "HSV round trip": _best_ms(hsv, n, repeats)}
+    finally:
+        cv2.setNumThreads(threads)
+    ms["kernels"] = ms["tile resizes"] + ms["HSV round trip"]
+    load = ms["read + decode"] + ms["letterbox"]
+    lines = [f"augment=\"yolo\" at 640 step by step, one thread, {n} photos (best of {repeats} passes), ms per image:"]
+    for name in ("read + decode", "letterbox", "augmenter", "tile resizes", "HSV round trip"):
+        lines.append(f"  {name:<16} {ms[name]:6.2f}" + ("   (of the augmenter: OpenCV drawing 640x640 at zooms "
+                                                       "0.5-1.5)" if name == "tile resizes" else
+                                                       "   (of the augmenter: two cvtColor and scale_hsv)"
+                                                       if name == "HSV round trip" else ""))
+    lines.append(f"  the yolo path can run at most {load / (load + ms['augmenter']):.2f} of the decode ceiling with "
+                 f"this augmenter, {load / (load + ms['kernels']):.2f} with only its OpenCV kernels as they are")
+    ms["share"], ms["kernel share"] = load / (load + ms["augmenter"]), load / (load + ms["kernels"])
+    return lines, ms
+
+
 # ------------------------------------------------------------------------------ the table
-def table(runs: list[dict[str, dict]], args) -> list[str]:
+def table(runs: list[dict[str, dict]], args, steps: dict[str, float] | None = None) -> list[str]:
     def rates(variant: str) -> list[float]:
         return [r[variant]["images_per_s"] for r in runs if "images_per_s" in r.get(variant, {})]
 
@@ -285,6 +374,12 @@ def table(runs: list[dict[str, dict]], args) -> list[str]:
                        f"[{min(ratios):.2f}-{max(ratios):.2f}], {verdict} the {GOAL:g}x goal")
         else:
             out.append(f"  {ours} / {theirs} ({name}): n/a ({runs[0].get(theirs, {}).get('error', 'not run')})")
+    ceiling, theirs = rates("decode"), rates("ul-mosaic")
+    if steps and ceiling and theirs:
+        top = statistics.median(ceiling)
+        out.append(f"  bound on sl-yolo: decode ceiling x the steps' shares = {top * steps['share']:.0f} images/s with "
+                   f"this augmenter, {top * steps['kernel share']:.0f} with only its OpenCV kernels; "
+                   f"{GOAL:g} x ul-mosaic = {GOAL * statistics.median(theirs):.0f}")
     return out
 
 
@@ -325,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     load_start = _load_average()
 
     print("\n".join(decoder_table([s.image for s in sl.read_yolo(yaml_path)], max(args.repeats, 3))), flush=True)
+    step_lines, steps = steps_table(yaml_path, max(args.repeats, 3))
+    print("\n" + "\n".join(step_lines), flush=True)
     if args.repeats == 0:
         return 0
     runs: list[dict[str, dict]] = []
@@ -346,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         import ultralytics
         versions.update(ultralytics=ultralytics.__version__, torch=torch.__version__)
     print()
-    print("\n".join(table(runs, args)))
+    print("\n".join(table(runs, args, steps)))
     print(f"\n  {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} usable cores; "
           f"load average at start {' '.join(load_start)}, at end {' '.join(load_end)}; "
           + ", ".join(f"{k} {v}" for k, v in versions.items()))
