@@ -19,7 +19,10 @@ Each repeat runs every variant once (in turns, so the machine's noise spreads ov
 the table gives the median and the range of ``--repeats`` runs, and the ratios seqloaders /
 Ultralytics per repeat against the 2x goal. Before the loaders, a JPEG decode table: OpenCV's
 ``imdecode`` (with its thread pool, and with one thread) against simplejpeg at full scale and 1/2,
-1/4, 1/8, with their largest pixel difference (``--repeats 0``: that table only).
+1/4, 1/8, with their largest pixel difference; then the ``augment="yolo"`` path step by step on one
+thread (read and decode, letterbox, the ``YoloAugmenter`` call, and of it the OpenCV resizes and HSV
+round trip), whose shares bound ``sl-yolo`` against the decode ceiling (``--repeats 0``: these two
+tables only).
 
 Ultralytics is optional and in no extra (without it its rows say "not installed"): a plain ``pip
 install ultralytics`` asks for torchvision, whose newest release pins a CUDA build of torch
