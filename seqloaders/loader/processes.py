@@ -104,10 +104,16 @@ class _Worker:
         self.number = number
         self.slot = shared_memory.SharedMemory(create=True, size=slot_bytes)
         self.conn, child = context.Pipe(duplex=True)
-        self.process = context.Process(target=_serve, args=(child, payload), name=f"seqloaders-worker-{number}",
-                                       daemon=True)
-        self.process.start()
-        child.close()
+        try:
+            self.process = context.Process(target=_serve, args=(child, payload), name=f"seqloaders-worker-{number}",
+                                           daemon=True)
+            self.process.start()
+        except BaseException:  # not started (e.g. the main module started a loader while it was imported)
+            self.conn.close()
+            self.release_slot()
+            raise
+        finally:
+            child.close()
         self.task: _Task | None = None
 
     def release_slot(self) -> None:
@@ -389,9 +395,8 @@ class ProcessWorkers:
         pid, code = worker.process.pid, worker.process.exitcode
         lost = "that batch is lost" if task is not None else "its work is lost"
         self._break(WorkerError(
-            f"a loader worker process (pid {pid}) {describe_exit(code)}{building}; {lost}, so loading stops here. If "
-            "nothing killed it on purpose, the usual cause is the kernel's out-of-memory killer (see `dmesg`): lower "
-            "processes, prefetch or batch_size.", pid, code))
+            f"a loader worker process (pid {pid}) {describe_exit(code)}{building}; {lost}, so loading stops here. "
+            + exit_hint(code), pid, code))
 
     def _break(self, error: WorkerError) -> None:
         logger.debug("seqloaders: %s", error)  # the error itself reaches the caller: said once, not twice
@@ -418,6 +423,17 @@ def _resolve(future: concurrent.futures.Future, result: Any = None, error: BaseE
             future.set_result(result)
     except concurrent.futures.InvalidStateError:  # cancelled, or resolved already
         pass
+
+
+def exit_hint(exitcode: int | None) -> str:
+    """What usually ends a worker process that way, and what to do about it."""
+    if exitcode is not None and exitcode > 0:  # a Python error before its loop, which reports the rest
+        return (f"It stopped on an error of its own before it could report one: its traceback is on stderr. A worker "
+                f"starts ({START_METHOD}) by importing the main module, so when that traceback says \"An attempt has "
+                "been made to start a new process before the current process has finished its bootstrapping "
+                "phase\", put the script's work under `if __name__ == \"__main__\":`.")
+    return ("If nothing killed it on purpose, the usual cause is the kernel's out-of-memory killer (see `dmesg`): "
+            "lower processes, prefetch or batch_size.")
 
 
 def describe_exit(exitcode: int | None) -> str:

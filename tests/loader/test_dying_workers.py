@@ -14,6 +14,7 @@ import textwrap
 import threading
 import time
 
+import cv2
 import numpy as np
 import psutil
 import pytest
@@ -332,3 +333,31 @@ def test_idle_workers_killed_end_the_next_batch_in_an_error_and_leave_nothing(tm
     assert not [t.name for t in set(threading.enumerate()) - threads_before if t.name.startswith("seqloaders")]
     record("dying workers", "idle loader worker processes SIGKILLed", 1,
            f"WorkerError {took:.2f} s later; a new pool served the next batch; no process or thread left after close()")
+
+
+def test_a_script_without_a_main_guard_is_told_to_add_one(tmp_path):
+    """Worker processes start by importing the main module: one that builds a Loader at import fails in them."""
+    image = np.full((24, 32, 3), 90, np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    body = textwrap.dedent(f'''
+        import seqloaders as sl
+        samples = [sl.Sample({str(tmp_path / "a.png")!r}, boxes=[[2, 2, 12, 12]], labels=[0])] * 4
+        loader = sl.Loader(samples, batch_size=2, image_size=(16, 16), processes=1,
+                           encoder=sl.GridEncoder(grid_size=2, num_classes=1))
+        try:
+            print(sum(len(x) for x, _ in loader.iter_epoch(0)))
+        finally:
+            loader.close()
+    ''')
+    unguarded = tmp_path / "unguarded.py"
+    unguarded.write_text(body)
+    proc = subprocess.run([sys.executable, str(unguarded)], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode != 0
+    assert "WorkerError" in proc.stderr and "exited with code 1" in proc.stderr, proc.stderr[-3000:]
+    assert 'put the script\'s work under `if __name__ == "__main__":`' in proc.stderr, proc.stderr[-3000:]
+    assert "out-of-memory" not in proc.stderr
+    assert "leaked shared_memory" not in proc.stderr  # the failed start in the worker released its slot
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text("def main():\n" + textwrap.indent(body, "    ") + "\n\nif __name__ == '__main__':\n    main()\n")
+    proc = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=120, check=True)
+    assert proc.stdout.split()[-1] == "4"
