@@ -290,11 +290,10 @@ def steps_table(yaml_path: str, repeats: int, num: int = 64) -> tuple[list[str],
     cv2.setNumThreads(1)
     try:
         samples = sl.read_yolo(yaml_path)[:num]
-        datas = []
+        decoded = []
         for s in samples:
             with open(s.image, "rb") as f:
-                datas.append(f.read())
-        decoded = [imageio.decode_image(d) for d in datas]
+                decoded.append(imageio.decode_image(f.read(), path=s.image))
         loader = sl.Loader(samples, batch_size=16, image_size=(IMGSZ, IMGSZ), resize="letterbox", pad_value=114,
                            encoder=sl.PaddedBoxEncoder(max_boxes=200), preprocess="uint8", threads=1, seed=0)
         batches = [loader.load_batch(0, i) for i in range(len(loader))]
@@ -340,11 +339,10 @@ def steps_table(yaml_path: str, repeats: int, num: int = 64) -> tuple[list[str],
     ms["kernels"] = ms["tile resizes"] + ms["HSV round trip"]
     load = ms["read + decode"] + ms["letterbox"]
     lines = [f"augment=\"yolo\" at 640 step by step, one thread, {n} photos (best of {repeats} passes), ms per image:"]
+    notes = {"tile resizes": "of the augmenter: OpenCV drawing 640x640 at zooms 0.5-1.5",
+             "HSV round trip": "of the augmenter: two cvtColor and scale_hsv"}
     for name in ("read + decode", "letterbox", "augmenter", "tile resizes", "HSV round trip"):
-        lines.append(f"  {name:<16} {ms[name]:6.2f}" + ("   (of the augmenter: OpenCV drawing 640x640 at zooms "
-                                                       "0.5-1.5)" if name == "tile resizes" else
-                                                       "   (of the augmenter: two cvtColor and scale_hsv)"
-                                                       if name == "HSV round trip" else ""))
+        lines.append(f"  {name:<16} {ms[name]:6.2f}" + (f"   ({notes[name]})" if name in notes else ""))
     lines.append(f"  the yolo path can run at most {load / (load + ms['augmenter']):.2f} of the decode ceiling with "
                  f"this augmenter, {load / (load + ms['kernels']):.2f} with only its OpenCV kernels as they are")
     ms["share"], ms["kernel share"] = load / (load + ms["augmenter"]), load / (load + ms["kernels"])
