@@ -398,7 +398,7 @@ class YoloAugmenter(MultiImageAugmenter):
         th, tw = images.shape[1:3]
         (sy, sx), (oy, ox) = (warp.matrix[1, 1], warp.matrix[0, 0]), (warp.matrix[1, 2], warp.matrix[0, 2])
         image = np.full((h, w, 3), self.fill, np.uint8)
-        tiles, rects = [], []
+        tiles = []
         for source, x, y in layout:
             # the tile's part on the canvas (its own pixels), then that part's output pixels
             lx0, ly0, lx1, ly1 = max(0, -x), max(0, -y), min(tw, canvas_size[1] - x), min(th, canvas_size[0] - y)
@@ -412,16 +412,14 @@ class YoloAugmenter(MultiImageAugmenter):
             if min(dx1 - dx0, dy1 - dy0, cx1 - cx0, cy1 - cy0) <= 0:  # on the canvas, not in the output
                 move = Transform.placement((1.0, 1.0), (float(y), float(x)), canvas_size).then(warp)
                 tiles.append(_Tile(source, move, (lx0, ly0, lx1, ly1), (0, 0, 0, 0)))  # its boxes are cut away
-                rects.append((0, 0, 0, 0))
                 continue
             image[dy0:dy1, dx0:dx1] = cv2.resize(images[source][cy0:cy1, cx0:cx1], (dx1 - dx0, dy1 - dy0),
                                                  interpolation=cv2.INTER_LINEAR)
             scale = ((dy1 - dy0) / (cy1 - cy0), (dx1 - dx0) / (cx1 - cx0))
             move = Transform.placement(scale, (dy0 - cy0 * scale[0], dx0 - cx0 * scale[1]), (h, w))
             tiles.append(_Tile(source, move, (lx0, ly0, lx1, ly1), (dx0, dy0, dx1, dy1)))
-            rects.append((dx0, dy0, dx1, dy1))
 
-        return image, tiles, lambda: _numbered(rects, (h, w))
+        return image, tiles, lambda: _numbered([tile.shown for tile in tiles], (h, w))  # whole pixels here
 
     def _warp_canvas(self, images: np.ndarray, layout: list[tuple[int, int, int]], canvas_size: tuple[int, int],
                      warp: Transform) -> tuple[np.ndarray, list[_Tile], Callable[[], np.ndarray]]:
